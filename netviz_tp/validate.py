@@ -103,7 +103,9 @@ def as_target(target, n: int, model: nn.Module | None = None) -> torch.Tensor:
     if t.numel() == 1 and n != 1:
         t = t.expand(n)
     if t.numel() != n:
-        raise ValueError(f"got {t.numel()} targets for {n} images; give one per image or one for all")
+        raise ValueError(
+            f"got {t.numel()} targets for {n} images; give one per image or one for all"
+        )
     classes = getattr(model, "num_classes", None)
     if t.numel() and (t.min() < 0 or (classes is not None and t.max() >= classes)):
         bound = f"0..{classes - 1}" if classes is not None else "non-negative"
@@ -117,6 +119,6 @@ def _one_class(c) -> int:
         from .data import class_index  # the name table lives with the data
 
         return class_index(c)
-    if isinstance(c, bool) or not isinstance(c, (int, torch.Tensor)) and not hasattr(c, "__index__"):
+    if isinstance(c, bool) or not hasattr(c, "__index__"):
         raise TypeError(f"a target class must be an int or a class name, got {c!r}")
     return int(c)
