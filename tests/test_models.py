@@ -11,7 +11,7 @@ import torch
 import torchvision
 from torch import nn
 
-from netviz_tp import models
+from netviz_tp import weights
 from netviz_tp.models import (
     Classifier,
     WeightsUnavailableError,
@@ -172,8 +172,8 @@ def test_assets_weights_are_found_by_prefix(tmp_path, monkeypatch, random_squeez
         (tmp_path / "weights" / other).touch()
     monkeypatch.setenv("NETVIZ_TP_ASSETS", str(tmp_path))
     assert same_weights(load_model("squeezenet1_1").net, random_squeeze)
-    assert models._asset_file("vgg16") is None  # vgg16_bn's file is not vgg16's
-    assert models._asset_file("vgg16_bn").name == "vgg16_bn_x.pth"
+    assert weights._asset_file("vgg16") is None  # vgg16_bn's file is not vgg16's
+    assert weights._asset_file("vgg16_bn").name == "vgg16_bn_x.pth"
 
 
 def test_offline_without_weights_raises_with_the_fixes(offline):
@@ -266,16 +266,16 @@ def test_efficientnet_lite0_random_and_offline_by_construction(offline):
 def test_in_order_mapping_checks_count_shape_and_kind():
     target = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).state_dict()
     source = {f"other.{k}": torch.randn_like(v.float()).to(v.dtype) for k, v in target.items()}
-    mapped = models._in_order(source, target, "f.pth")
+    mapped = weights._in_order(source, target, "f.pth")
     assert list(mapped) == list(target) and all(mapped[k] is source[f"other.{k}"] for k in target)
     with pytest.raises(ValueError, match="holds 6 tensors, the architecture 7"):
-        models._in_order(dict(list(source.items())[:-1]), target, "f.pth")
+        weights._in_order(dict(list(source.items())[:-1]), target, "f.pth")
     bad = dict(source, **{"other.0.weight": torch.zeros(4, 3, 5, 5)})
     with pytest.raises(ValueError, match=r"other.0.weight \(4, 3, 5, 5\) does not line up"):
-        models._in_order(bad, target, "f.pth")
+        weights._in_order(bad, target, "f.pth")
     swapped = {k.replace("bias", "bias_").replace("weight", "bias"): v for k, v in source.items()}
     with pytest.raises(ValueError, match="does not line up"):
-        models._in_order(swapped, target, "f.pth")
+        weights._in_order(swapped, target, "f.pth")
 
 
 # ---- wrapping a user's nn.Module ----------------------------------------------------------
