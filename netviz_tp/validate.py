@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -89,9 +90,11 @@ def as_target(target, n: int, model: nn.Module | None = None) -> torch.Tensor:
     """Turn ``target`` into class indices ``LongTensor[n]`` on the model's device.
 
     ``target`` is one class (int, or a name looked up in ImageNet's classes), one per image
-    (a sequence or a 1-d integer tensor of length ``n``), and is checked against
+    (a sequence, or a 1-d integer tensor or numpy array of length ``n``), and is checked against
     ``model.num_classes`` when the model declares it.
     """
+    if isinstance(target, np.ndarray):
+        target = torch.from_numpy(target)
     if isinstance(target, torch.Tensor):
         if target.is_floating_point() or target.is_complex():
             raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")

@@ -1,5 +1,6 @@
 """Input checks: each bad input names the problem and the fix."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -47,6 +48,7 @@ def test_as_target_forms(tiny):
     assert as_target(3, 4, tiny).tolist() == [3, 3, 3, 3]
     assert as_target([1, 2], 2, tiny).tolist() == [1, 2]
     assert as_target(torch.tensor([[5], [6]]), 2, tiny).tolist() == [5, 6]
+    assert as_target(np.array([7, 8]), 2, tiny).tolist() == [7, 8]  # labels straight from npz
     with pytest.raises(ValueError, match="0..9"):
         as_target(10, 1, tiny)
     with pytest.raises(ValueError, match="0..9"):
