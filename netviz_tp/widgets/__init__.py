@@ -1,0 +1,24 @@
+"""Interactive explorers (core ipywidgets only: Colab, JupyterLab and classic Notebook).
+
+``saliency_explorer()``, ``adversarial_explorer()`` and ``class_vis_explorer()`` each return
+an explorer object: display it as the last line of a cell. Its controls and outputs are
+attributes (``ex.model_dd``, ``ex.method_dd``, ``ex.output_image``, ``ex.status``, ...),
+``ex.widget`` is the top container, and ``ex.wait(timeout)`` blocks until pending work ends.
+Work runs on a background thread; a new request cancels a stale one; errors appear as one
+line (CSS class ``nv-error``) in the widget.
+"""
+
+from .adversarial import AdversarialExplorer, adversarial_explorer
+from .attribution import SaliencyExplorer, saliency_explorer
+from .classvis import ClassVisExplorer, class_vis_explorer
+from .common import Explorer
+
+__all__ = [
+    "AdversarialExplorer",
+    "ClassVisExplorer",
+    "Explorer",
+    "SaliencyExplorer",
+    "adversarial_explorer",
+    "class_vis_explorer",
+    "saliency_explorer",
+]

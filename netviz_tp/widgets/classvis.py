@@ -1,0 +1,177 @@
+"""Class-visualisation explorer: class x preset x knobs x start -> a live image and a gallery.
+
+The presets of ``featviz.PRESETS`` fill the sliders; each finished (or stopped) run adds its
+image, with its settings, to a gallery for side-by-side comparison.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+
+import ipywidgets as W
+
+from ..featviz import PRESETS, class_visualization
+from ..plot import short_name
+from .common import Explorer, image_png, slider, styled, tile
+from .pickers import ImagePicker, class_box, class_names_for, resolve_class
+
+NOISE = "noise"
+FRAME_SECONDS = 0.25  # the live image is refreshed at most this often
+DEFAULT_CLASS = "tarantula"
+
+
+class ClassVisExplorer(Explorer):
+    """Generate an image for a class by gradient ascent, watching it live.
+
+    Controls: ``class_box``, ``model_dd``, ``preset_dd``, ``lr_slider``, ``l2_slider``,
+    ``blur_slider`` (blur every k steps, 0: never), ``jitter_slider``, ``steps_slider``,
+    ``image_dd`` (start from "noise" or an image; choosing an image with a known class sets
+    the class), ``upload``, ``run_button``, ``stop_button``, ``clear_button``.
+    Outputs: ``output_image`` (live), ``caption``, ``gallery`` (one tile per run, ``runs``
+    counts them), ``status``, ``error``, ``progress``.
+    """
+
+    def __init__(
+        self, models=None, images=None, target: str = DEFAULT_CLASS, preset: str | None = None
+    ):
+        super().__init__(models)
+        self.picker = ImagePicker(images, extra=(NOISE,))
+        self.image_dd, self.upload = self.picker.dropdown, self.picker.upload
+        self.image_dd.description = "start from"
+        self.class_box = class_box()
+        self.class_box.value = str(target)
+        if preset is not None and preset not in PRESETS:
+            raise KeyError(f"unknown preset {preset!r}; presets are {list(PRESETS)}")
+        start = preset or next(iter(PRESETS))
+        self.preset_dd = styled(
+            W.Dropdown(options=list(PRESETS), value=start, description="preset"), "preset"
+        )
+        self.lr_slider = slider(W.FloatLogSlider, "lr", "lr", min=-2, max=2)
+        self.l2_slider = slider(W.FloatLogSlider, "l2", "l2", min=-5, max=0)
+        self.blur_slider = slider(W.IntSlider, "blur", "blur every", min=0, max=50)
+        self.jitter_slider = slider(W.IntSlider, "jitter", "jitter", min=0, max=32)
+        self.steps_slider = slider(W.IntSlider, "steps", "steps", min=1, max=500)
+        self.run_button = styled(W.Button(description="Run", button_style="primary"), "run")
+        self.stop_button = styled(W.Button(description="Stop", button_style="warning"), "stop")
+        self.clear_button = styled(W.Button(description="Clear gallery"), "clear")
+        self.output_image, self.caption, live = tile("class-vis", "press Run")
+        self.gallery = styled(W.HBox(layout=W.Layout(flex_flow="row wrap")), "gallery")
+        self.runs = 0
+        self._stop = threading.Event()
+        self.widget = styled(
+            W.VBox(
+                [
+                    W.HBox([self.class_box, self.model_dd, self.preset_dd]),
+                    W.HBox([self.lr_slider, self.l2_slider, self.steps_slider]),
+                    W.HBox([self.blur_slider, self.jitter_slider]),
+                    self.picker.widget,
+                    W.HBox([self.run_button, self.stop_button, self.clear_button]),
+                    W.HBox([self.progress, self.status]),
+                    self.error,
+                    live,
+                    self.gallery,
+                ]
+            ),
+            "class-vis-explorer",
+        )
+        self.preset_dd.observe(lambda _: self._apply_preset(), "value")
+        self.image_dd.observe(self._start_changed, "value")
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.clear_button.on_click(lambda _: self.clear())
+        self._apply_preset()
+
+    def _apply_preset(self) -> None:
+        knobs = PRESETS[self.preset_dd.value]
+        self.lr_slider.value, self.l2_slider.value = knobs["lr"], knobs["l2"]
+        self.blur_slider.value, self.jitter_slider.value = knobs["blur_every"], knobs["jitter"]
+        self.steps_slider.value = knobs["steps"]
+
+    def _start_changed(self, change) -> None:
+        _, label = self.picker.current()
+        if label is not None:  # Q10: start from an image, aim at its true class
+            self.class_box.value = str(label)
+
+    def run(self) -> None:
+        """Start a run with the current settings (cancelling a run still going)."""
+        self._stop.clear()
+        self.request(self._optimise)
+
+    def stop(self) -> None:
+        """Stop the current run; what it reached so far goes to the gallery."""
+        self._stop.set()
+
+    def clear(self) -> None:
+        """Empty the gallery."""
+        self.gallery.children, self.runs = (), 0
+
+    def _optimise(self, token) -> str:
+        model = self.model()
+        names = class_names_for(model)
+        target = resolve_class(self.class_box.value)
+        init_img, _ = self.picker.current()
+        steps = self.steps_slider.value
+        self.progress.max = steps
+        title = html.escape(short_name(target, names))
+        last_frame = [0.0]
+
+        def frame(step, x, scores) -> bool:
+            self.progress.value = step + 1
+            now = time.perf_counter()
+            if now - last_frame[0] >= FRAME_SECONDS or step + 1 == steps:
+                last_frame[0] = now
+                self.output_image.value = image_png(x)
+                self.caption.value = f"{title}: step {step + 1}/{steps}, score {scores[0]:.1f}"
+            return token.stale or self._stop.is_set()
+
+        settings = dict(
+            preset=self.preset_dd.value,
+            lr=self.lr_slider.value,
+            l2=self.l2_slider.value,
+            blur_every=self.blur_slider.value,
+            jitter=self.jitter_slider.value,
+            steps=steps,
+        )
+        result = class_visualization(model, target, init_img=init_img, callback=frame, **settings)
+        if token.stale:
+            return ""
+        self.output_image.value = image_png(result.x)
+        stopped = result.steps_run < steps
+        self._add_to_gallery(result, title, settings, model.name)
+        done = f"stopped at step {result.steps_run}" if stopped else f"{steps} steps"
+        self.caption.value = f"{title}: {done}, score {result.scores[-1, 0]:.1f}"
+        return f"{short_name(target, names)}: {done}"
+
+    def _add_to_gallery(self, result, title: str, settings: dict, model_name: str) -> None:
+        image = W.Image(value=image_png(result.x), format="png", width=150, height=150)
+        start = self.image_dd.label if self.image_dd.value != NOISE else NOISE
+        lines = [
+            f"<b>{title}</b> ({html.escape(model_name)}, {settings['preset']})",
+            f"lr {settings['lr']:.3g}, l2 {settings['l2']:.1e}",
+            f"blur/{settings['blur_every']}, jitter {settings['jitter']}",
+            f"{result.steps_run}/{settings['steps']} steps from {html.escape(str(start))}",
+        ]
+        text = '<div style="font-size:11px;line-height:1.35">' + "<br>".join(lines) + "</div>"
+        caption = W.HTML(text, layout=W.Layout(width="150px"))
+        card = styled(W.VBox([image, caption]), "gallery-item")
+        self.gallery.children = (*self.gallery.children, card)
+        self.runs += 1
+
+
+def class_vis_explorer(
+    models=None, images=None, target: str = DEFAULT_CLASS, preset: str | None = None
+) -> ClassVisExplorer:
+    """An interactive class-visualisation explorer (display it as the last line of a cell).
+
+    Args:
+        models, images: as :func:`saliency_explorer`; ``images`` are the possible starts
+            (besides noise).
+        target: the initial class, a name or an index ("tarantula").
+        preset: the initial preset of ``featviz.PRESETS`` (default: its first).
+
+    Example: ``ex = class_vis_explorer(); ex`` then Run, change a knob, Run again.
+    Used in: solutions/03_class_visualization.
+    """
+    return ClassVisExplorer(models, images, target, preset)
