@@ -1,0 +1,160 @@
+"""Notebook setup: ``setup() -> Budget`` (device, iteration counts, cache, seed), Colab or local.
+
+The repository URL lives here and only here (:data:`REPO_URL`): the Open-in-Colab badges and
+the install line of every notebook's setup cell are generated from it (:func:`badge`,
+:func:`bootstrap_code`), and ``netviz_tp.release.check_in_sync`` checks that they match.
+On Colab (detected by ``"google.colab" in sys.modules``) the setup cell pip-installs the kit
+from the repository; elsewhere nothing is installed. The budget sizes every knob of a
+notebook's ``parameters`` cell: ``NETVIZ_TP_FAST=1`` (CI, grading) gives tiny values, a
+machine without GPU reduced ones, a GPU the course's values.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO_URL = "https://github.com/netviz-tp/netviz-tp"
+"""The kit's public repository: badges and the Colab install line are generated from it."""
+
+BRANCH = "main"
+PIP_SPEC = f"netviz-tp @ git+{REPO_URL}@{BRANCH}"
+COLAB_BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
+FAST_ENV = "NETVIZ_TP_FAST"
+CACHE_ENV = "NETVIZ_TP_CACHE"
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab kernel."""
+    return "google.colab" in sys.modules
+
+
+def colab_url(notebook_path: str) -> str:
+    """The Colab address that opens ``notebook_path`` (relative to the repository root)."""
+    repo = REPO_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/{notebook_path}"
+
+
+def badge(notebook_path: str) -> str:
+    """The Open-in-Colab badge (markdown) of the release notebook ``notebook_path``."""
+    return f"[![Open In Colab]({COLAB_BADGE_SVG})]({colab_url(notebook_path)})"
+
+
+def bootstrap_code() -> str:
+    """The first lines of every setup cell: install the kit on Colab only (once per session).
+
+    They run before ``netviz_tp`` can be imported, so they are plain Python; the release
+    check makes sure every notebook carries exactly these lines.
+    """
+    return (
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:  # on Colab only: install the kit (once per session)\n'
+        "    import subprocess\n"
+        "\n"
+        f'    KIT = "{PIP_SPEC}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)'
+    )
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Default sizes of a notebook's knobs for the machine it runs on.
+
+    ``mode`` is "fast" (``NETVIZ_TP_FAST=1``: CI and grading), "cpu" (no GPU: reduced) or
+    "gpu" (the course's values). ``vgg16_weights`` is None in fast mode only: CI and grading
+    machines are offline, and a notebook then says loudly that VGG16 has random weights.
+    """
+
+    mode: str
+    device: str
+    n_images: int  # course images shown per figure
+    smoothgrad_samples: int
+    fool_max_iter: int  # the course's 100 steps at most
+    attack_steps: int  # PGD steps
+    n_attack_images: int  # images attacked by FGSM / PGD
+    vis_steps: int  # class visualisation steps (course: 200)
+    n_vis_classes: int
+    sweep_steps: int  # steps of each run of the Q9 sweeps
+    vgg_steps: int  # class visualisation steps with VGG16 (slow on CPU)
+    vgg16_weights: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_SIZES = {
+    #         n_img sg  fool atk n_atk vis n_cls sweep vgg
+    "fast": (2, 2, 20, 3, 2, 4, 1, 2, 2),
+    "cpu": (5, 10, 100, 10, 5, 100, 3, 40, 20),
+    "gpu": (5, 25, 100, 20, 10, 200, 5, 200, 200),
+}
+
+
+def budget(*, fast: bool | None = None, gpu: bool | None = None) -> Budget:
+    """The budget for this machine: ``fast`` defaults to ``NETVIZ_TP_FAST=1``, ``gpu`` to
+    ``torch.cuda.is_available()``."""
+    if fast is None:
+        fast = os.environ.get(FAST_ENV, "") not in ("", "0")
+    if gpu is None:
+        gpu = _has_gpu()
+    mode = "fast" if fast else ("gpu" if gpu else "cpu")
+    return Budget(mode, "cuda" if gpu else "cpu", *_SIZES[mode], None if fast else "imagenet")
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def cache_dir() -> Path:
+    """Where data and weights are cached: ``$NETVIZ_TP_CACHE``, else on Colab the mounted
+    Google Drive (it survives the session) or ``/content/netviz_tp_cache``, else
+    ``~/.cache/netviz_tp``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    drive = Path("/content/drive/MyDrive")
+    if in_colab():
+        return drive / "netviz_tp_cache" if drive.is_dir() else Path("/content/netviz_tp_cache")
+    return Path.home() / ".cache" / "netviz_tp"
+
+
+def setup(*, seed: int = 0, fast: bool | None = None, gpu: bool | None = None) -> Budget:
+    """Prepare a notebook: seed everything, point the caches at :func:`cache_dir`, warn about a
+    missing GPU, and return the :class:`Budget` that sizes the ``parameters`` cell.
+
+    Prints one status line (and a warning on Colab without GPU).
+    """
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    chosen = budget(fast=fast, gpu=gpu)
+    cache = cache_dir()
+    if in_colab():
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault(CACHE_ENV, str(cache))
+        os.environ.setdefault("TORCH_HOME", str(cache / "torch"))
+        if chosen.mode == "cpu":
+            print(
+                "⚠ No GPU: iteration counts are reduced. For the course's values choose "
+                "Runtime > Change runtime type > T4 GPU, then run the notebook again."
+            )
+    from . import __version__
+
+    print(
+        f"netviz-tp {__version__} | device: {chosen.device} | budget: {chosen.mode} "
+        f"({_MODE_NOTE[chosen.mode]}) | cache: {cache}"
+    )
+    return chosen
+
+
+_MODE_NOTE = {
+    "fast": "tiny sizes for CI and grading",
+    "cpu": "reduced sizes, no GPU",
+    "gpu": "the course's sizes",
+}

@@ -1,0 +1,345 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "1cba598b54d89cc2c225b86352c48277", "grade": false, "grade_id": "title", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # Visualizing Neural Networks, part 3: class visualisation
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/netviz-tp/netviz-tp/blob/main/notebooks/03_class_visualization/class_visualization.ipynb)
+#
+# RDFIA practical 3-b, section 3 (questions 8 to 11). Instead of explaining one image, we ask
+# the network what a class looks like to it: starting from noise, we change the image to
+# maximise the score of a class (Simonyan et al. 2014), regularised so that the result stays
+# image-like (Yosinski et al. 2015): we maximise
+# $\mathcal{L} = \tilde y_i - \lambda \|x\|_2^2$ by gradient ascent,
+# $x \leftarrow x + \eta \nabla_x \mathcal{L}$, and between steps we shift the image by a
+# random jitter, clamp it to valid pixels and blur it now and then.
+#
+# **Goals.** Implement the ascent step and the loop (autograded), visualise classes, study
+# the effect of the number of iterations, the learning rate, the regularisation and the
+# blur, start from a real image, and try VGG16.
+#
+# **Tools.** `netviz_tp.featviz` gives the helpers `jitter` (circular shift) and
+# `gaussian_blur`; `netviz_tp.plot`, `netviz_tp.checks`. Images are pixels in `[0, 1]`: the
+# model normalises them, so the step sizes here are in pixel units (the course's
+# `learning_rate=5` on normalised images moves pixels about as fast as 0.3 here).
+#
+# **Grading.** Code exercises are graded by the test cell that follows them (run it: it prints
+# ✔ or tells you what is wrong); written answers are graded by hand. Do not delete, copy or
+# move the cells of this notebook. Questions marked ★ are worth double.
+
+# %% [markdown]
+# ## Setup
+# On Colab this installs `netviz_tp` (once per session). It notices a missing GPU and then
+# reduces the iteration counts of the `parameters` cell below.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab only: install the kit (once per session)
+    import subprocess
+
+    KIT = "netviz-tp @ git+https://github.com/netviz-tp/netviz-tp@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+from netviz_tp.colab import setup
+
+BUDGET = setup(seed=0)
+
+# %% tags=["parameters"]
+# Every knob of this notebook. The defaults follow the budget chosen by setup(): the course's
+# sizes on a GPU, reduced ones on a CPU, tiny ones with NETVIZ_TP_FAST=1 (CI and grading).
+MODEL = "squeezenet1_1"  # the course's network
+CLASSES = ["tarantula", "gorilla", "oboe", "hourglass", "Yorkshire terrier"][: BUDGET.n_vis_classes]
+NUM_ITERATIONS = BUDGET.vis_steps  # the course: 200
+LEARNING_RATE = 0.3  # pixel units (the course's 5 on normalised images)
+L2_REG = 0.01  # lambda of eq. (3)
+BLUR_EVERY = 10  # blur every this many steps (0: never)
+BLUR_WIDTH = 0.5  # sigma of the Gaussian blur, in pixels
+MAX_JITTER = 16  # largest random shift, in pixels
+SWEEP_ITERATIONS = BUDGET.sweep_steps  # steps of every run of the Q9 sweeps
+SWEEP_STEPS = [max(1, SWEEP_ITERATIONS // 4), SWEEP_ITERATIONS, 4 * SWEEP_ITERATIONS]
+SWEEP_LEARNING_RATES = [0.05, 0.3, 1.5]
+SWEEP_L2 = [0.0, 0.01, 0.1]
+SWEEP_BLUR_WIDTHS = [0.0, 0.5, 1.5]  # 0: no blur
+INIT_IMAGE_INDEX = 7  # Q10: the course image to start from (7: a gorilla)
+VGG16_WEIGHTS = BUDGET.vgg16_weights  # "imagenet" (528 MB, cached) or None: random weights
+VGG_ITERATIONS = BUDGET.vgg_steps  # VGG16 is slow on a CPU
+SEED = 0
+
+# %%
+# %matplotlib inline
+import random
+
+import torch
+from tqdm.auto import trange
+
+from netviz_tp import checks, plot
+from netviz_tp.data import class_index, load_imagenet_val
+from netviz_tp.featviz import gaussian_blur, jitter
+from netviz_tp.models import load_model
+from netviz_tp.validate import device_of
+
+model = load_model(MODEL)
+device = device_of(model)
+names = load_imagenet_val(num=1).class_names
+print(f"{model.name} on {device}; classes to visualise: {CLASSES}")
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "2ff1b38888b100e400236fd5c491d75f", "grade": false, "grade_id": "ex1_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 1: one ascent step (2 points)
+#
+# Write `class_visualization_step(img, target_y, model, l2_reg, learning_rate)` for one
+# image `img [1, 3, H, W]`: compute the objective of eq. (3),
+# $\mathcal{L} = \tilde y_{target} - \lambda \|img\|_2^2$ (the **score**, i.e. the logit,
+# of class `target_y`, minus `l2_reg` times the **squared** L2 norm of the image), its
+# gradient with respect to `img`, and return `img + learning_rate * gradient` (eq. (4)),
+# detached. Do not call `netviz_tp.featviz`'s visualisation functions.
+
+
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "3246dd95bd1cbb407fe6d77cc6ae17ef", "grade": false, "grade_id": "ex1_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def class_visualization_step(img, target_y, model, l2_reg=0.01, learning_rate=0.3):
+    """One gradient-ascent step on score[target_y] - l2_reg * ||img||^2 (eq. (3)-(4))."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+    return img
+
+
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "92986d1d7154c26cbb2eb11d4eea166f", "grade": true, "grade_id": "ex1_test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Checks class_visualization_step: one ascent step on score - l2_reg * ||img||^2 (tiny CNN).
+checks.check_class_vis_step(class_visualization_step)
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "5118e692b1a7d98ebcbdf710ad604568", "grade": false, "grade_id": "ex2_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 2: the loop (2 points)
+#
+# Complete `create_class_visualization`. The start image (noise, or `init_img`) and the
+# random shifts `ox, oy` of each step are drawn for you. At each step `t`:
+#
+# 1. shift the image with `jitter(img, ox, oy)`;
+# 2. take one step with your `class_visualization_step`;
+# 3. undo the shift, `jitter(img, -ox, -oy)`, and clamp the pixels to `[0, 1]`;
+# 4. if `blur_every` is not 0 and `t % blur_every == 0`, blur with
+#    `gaussian_blur(img, blur_width)` (skip the blur when `blur_width` is 0).
+
+
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "92606075bd23541c185d61a80225d7e7", "grade": false, "grade_id": "ex2_loop", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def create_class_visualization(
+    target_y,
+    model,
+    *,
+    init_img=None,
+    l2_reg=0.01,
+    learning_rate=0.3,
+    num_iterations=200,
+    blur_every=10,
+    blur_width=0.5,
+    max_jitter=16,
+    seed=0,
+    progress=False,
+):
+    """An image [1, 3, H, W] in [0, 1] that the model scores highly for class target_y."""
+    if init_img is None:  # normal noise around the mean colour, clipped to valid pixels
+        side = model.input_size
+        noise = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(seed))
+        img = model.denormalize(noise.to(device_of(model))).clamp(0, 1)
+    else:
+        img = init_img.detach().clone()
+    rng = random.Random(seed)
+    for t in trange(num_iterations, disable=not progress, desc="class visualisation"):
+        ox, oy = rng.randint(0, max_jitter), rng.randint(0, max_jitter)
+        # YOUR CODE HERE
+        raise NotImplementedError()
+    return img
+
+
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "3bcd6d45b2a8cef5118e275ab9a9805a", "grade": true, "grade_id": "ex2_test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Checks create_class_visualization: jitter, step, unjitter, clamp, periodic blur, as the reference loop (tiny CNN).
+checks.check_class_visualization(create_class_visualization)
+
+# %% [markdown]
+# ## Class visualisations (Q8)
+# Your loop, from noise, for each class of `CLASSES`; the title gives the network's
+# confidence in the class on the final image.
+
+# %%
+targets = [class_index(c) for c in CLASSES]
+images = torch.cat(
+    [
+        create_class_visualization(
+            t,
+            model,
+            l2_reg=L2_REG,
+            learning_rate=LEARNING_RATE,
+            num_iterations=NUM_ITERATIONS,
+            blur_every=BLUR_EVERY,
+            blur_width=BLUR_WIDTH,
+            max_jitter=MAX_JITTER,
+            seed=SEED,
+            progress=True,
+        )
+        for t in targets
+    ]
+)
+with torch.no_grad():
+    confidence = model(images).softmax(1)[range(len(targets)), targets]
+plot.plot_class_vis(
+    images,
+    targets,
+    class_names=names,
+    subtitles=[f"p = {float(p):.0%}" for p in confidence],
+    title=f"{model.name}, {NUM_ITERATIONS} steps",
+)
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "3c2338e0028d021d7b543579528f7b15", "grade": false, "grade_id": "q8_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Q8 ★ Show and interpret the obtained results. (2 points)
+
+# %% [markdown] deletable=false nbgrader={"cell_type": "markdown", "checksum": "b5c12c2cc76bc8fa44efc8abd10be32b", "grade": true, "grade_id": "q8", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
+
+# %% [markdown]
+# ## Sweeps (Q9)
+# Each row changes one knob around the default settings, with `SWEEP_ITERATIONS` steps (the
+# first row changes the number of steps). Same class and seed everywhere.
+
+# %%
+defaults = dict(
+    l2_reg=L2_REG,
+    learning_rate=LEARNING_RATE,
+    num_iterations=SWEEP_ITERATIONS,
+    blur_every=BLUR_EVERY,
+    blur_width=BLUR_WIDTH,
+    max_jitter=MAX_JITTER,
+    seed=SEED,
+)
+sweeps = {
+    "num_iterations": SWEEP_STEPS,
+    "learning_rate": SWEEP_LEARNING_RATES,
+    "l2_reg": SWEEP_L2,
+    "blur_width": SWEEP_BLUR_WIDTHS,
+}
+target = targets[0]
+runs, labels = [], []
+for knob, values in sweeps.items():
+    for value in values:
+        runs.append(create_class_visualization(target, model, **{**defaults, knob: value}))
+        labels.append(f"{knob}={value:g}")
+sweep_images = torch.cat(runs)
+with torch.no_grad():
+    p = model(sweep_images).softmax(1)[:, target]
+plot.plot_class_vis(
+    sweep_images,
+    [target] * len(runs),
+    class_names=names,
+    subtitles=[f"{label}\np = {float(q):.0%}" for label, q in zip(labels, p, strict=True)],
+    ncols=3,
+    title="One knob per row",
+)
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "c391c88b3f78c37e11c8f0f63bf5049b", "grade": false, "grade_id": "q9_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Q9 Try to vary the number of iterations and the learning rate as well as the regularization weight. (1 point)
+# Comment on each row of the figure above (and on the blur).
+
+# %% [markdown] deletable=false nbgrader={"cell_type": "markdown", "checksum": "f2af9c3a8f6e7a39b08d1308eaae976c", "grade": true, "grade_id": "q9", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
+
+# %% [markdown]
+# ## Starting from a real image (Q10)
+# The course image `INIT_IMAGE_INDEX`, used as `init_img` with its own class as the target.
+
+# %%
+data = load_imagenet_val(num=INIT_IMAGE_INDEX + 1)
+x0 = data.x[INIT_IMAGE_INDEX : INIT_IMAGE_INDEX + 1].to(device)
+y0 = int(data.y[INIT_IMAGE_INDEX])
+x1 = create_class_visualization(
+    y0,
+    model,
+    init_img=x0,
+    l2_reg=L2_REG,
+    learning_rate=LEARNING_RATE,
+    num_iterations=NUM_ITERATIONS,
+    blur_every=BLUR_EVERY,
+    blur_width=BLUR_WIDTH,
+    max_jitter=MAX_JITTER,
+    seed=SEED,
+    progress=True,
+)
+with torch.no_grad():
+    p0, p1 = (float(model(v).softmax(1)[0, y0]) for v in (x0, x1))
+plot.plot_class_vis(
+    torch.cat([x0, x1]),
+    [y0, y0],
+    class_names=names,
+    subtitles=[f"start, p = {p0:.0%}", f"after {NUM_ITERATIONS} steps, p = {p1:.0%}"],
+)
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "75ca84eb926c8ddd337408ff6f380a7a", "grade": false, "grade_id": "q10_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Q10 Try to use an image from ImageNet as the source image instead of a random image (parameter `init_img`). You can use the real class as the target class. Comment on the interest of doing this. (1 point)
+
+# %% [markdown] deletable=false nbgrader={"cell_type": "markdown", "checksum": "5eceaad93b28bd1e1371afa4894263d5", "grade": true, "grade_id": "q10", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
+
+# %% [markdown]
+# ## Another network: VGG16 (Q11, bonus)
+# VGG16's ImageNet weights (528 MB) are downloaded once and cached; with
+# `VGG16_WEIGHTS = None` (offline CI and grading machines) the network has random weights and
+# the images say nothing about a trained VGG16.
+
+# %%
+vgg = load_model("vgg16", weights=VGG16_WEIGHTS)
+if VGG16_WEIGHTS is None:
+    print(
+        "⚠ VGG16 HAS RANDOM WEIGHTS (VGG16_WEIGHTS=None): these images do not show a trained VGG16."
+    )
+vgg_images = torch.cat(
+    [
+        create_class_visualization(
+            t,
+            vgg,
+            l2_reg=L2_REG,
+            learning_rate=LEARNING_RATE,
+            num_iterations=VGG_ITERATIONS,
+            blur_every=BLUR_EVERY,
+            blur_width=BLUR_WIDTH,
+            max_jitter=MAX_JITTER,
+            seed=SEED,
+            progress=True,
+        )
+        for t in targets
+    ]
+)
+with torch.no_grad():
+    vgg_confidence = vgg(vgg_images).softmax(1)[range(len(targets)), targets]
+plot.plot_class_vis(
+    vgg_images,
+    targets,
+    class_names=names,
+    subtitles=[f"p = {float(p):.0%}" for p in vgg_confidence],
+    title=f"VGG16, {VGG_ITERATIONS} steps",
+)
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "92cbe1f6c56edacc68c8350e589c2b89", "grade": false, "grade_id": "q11_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Q11 (bonus) Test with another network, VGG16, for example, and comment on the results. (1 point)
+
+# %% [markdown] deletable=false nbgrader={"cell_type": "markdown", "checksum": "8cdb4c3cd78aca7ad8d000d7f93a1a63", "grade": true, "grade_id": "q11", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
+
+# %% [markdown]
+# ## Explore
+# *(An interactive explorer of class visualisation comes here.)*
+
+# %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "ac6ba781970079ad966abf0f38d60e7e", "grade": false, "grade_id": "explore_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Explore question (1 point)
+# With the explorer, find settings that give the most recognisable image of a class of your
+# choice. Which knob mattered most, and why?
+
+# %% [markdown] deletable=false nbgrader={"cell_type": "markdown", "checksum": "17087b79bac46ae1fe401c40f7a0ff81", "grade": true, "grade_id": "explore_class_visualization", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
