@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 
 from . import attacks, data, featviz, models, plot, saliency
+from .validate import device_of
 
 #: Classes of the course's class-visualisation demo: tarantula, gorilla, oboe, hourglass,
 #: Yorkshire terrier.
 VIS_CLASSES = (76, 366, 683, 604, 187)
-#: Offset between an image's class and the target of its fooling image: a far-away class.
-FOOLING_OFFSET = 500
+#: Target of the fooling images, as in the course's example: stingray.
+FOOLING_TARGET = 6
 
 
 @dataclass
@@ -108,7 +109,7 @@ def _saliency_section(model, course, out: Path, names) -> Section:
 
 
 def _fooling_section(model, course, out: Path, names, *, max_iter: int) -> Section:
-    targets = (course.y + FOOLING_OFFSET) % model.num_classes
+    targets = torch.full_like(course.y, FOOLING_TARGET)
     result = attacks.fooling_image(model, course.x, targets, max_iter=max_iter)
     section = Section(f"Fooling images ({model.name})")
     done = result.success.cpu()
@@ -134,7 +135,7 @@ def _fooling_section(model, course, out: Path, names, *, max_iter: int) -> Secti
 def _class_vis_section(model, out: Path, names, *, steps: int | None) -> Section:
     settings = {} if steps is None else {"steps": steps}
     result = featviz.class_visualization(model, list(VIS_CLASSES), preset="rdfia", **settings)
-    probs = torch.softmax(model(result.x.to(models.device_of(model))), dim=1)
+    probs = torch.softmax(model(result.x.to(device_of(model))), dim=1)
     confidence = probs[torch.arange(len(VIS_CLASSES)), list(VIS_CLASSES)].cpu()
     section = Section(f"Class visualisation ({model.name}, preset rdfia)")
     fig = plot.plot_class_vis(

@@ -235,7 +235,13 @@ plot.plot_saliency(
 
 # %% [markdown]
 # ## Explore
-# *(An interactive explorer of saliency methods comes here.)*
+# Pick an image (or upload your own), the class to explain (true, predicted, or any class by
+# name), the network and the method; the map, its overlay and the top-5 predictions update.
+
+# %%
+from netviz_tp.widgets import saliency_explorer
+
+saliency_explorer(models=[model, vgg, "efficientnet_lite0"])
 
 # %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "1f8945a42e980adcad2be4909a2ecbfa", "grade": false, "grade_id": "explore_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Explore question (1 point)

@@ -70,6 +70,7 @@ SEED = 0
 # %%
 # %matplotlib inline
 import torch
+import torch.nn.functional as F
 
 from netviz_tp import checks, plot
 from netviz_tp.data import class_index, load_imagenet_val
@@ -166,10 +167,8 @@ plot.plot_fooling(
 # the loss of the target. Write `fgsm(model, x, target, eps)` (batched, `target [N]`), without
 # `netviz_tp.attacks`.
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "46d27743f43af6eb1c25b3b94a67b73f", "grade": false, "grade_id": "ex2_fgsm", "locked": false, "schema_version": 3, "solution": true, "task": false}
-import torch.nn.functional as F
 
-
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "0e310bf40fcb70cae2f0d9e62ecdf40f", "grade": false, "grade_id": "ex2_fgsm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def fgsm(model, x, target, eps=8 / 255):
     """Targeted FGSM: one signed step of size eps down the target's cross-entropy."""
     # YOUR CODE HERE
@@ -254,7 +253,14 @@ plot.plot_fooling(
 
 # %% [markdown]
 # ## Explore
-# *(An interactive explorer of the attacks comes here.)*
+# Pick an image, a target class by name, the attack and its budget (`eps` in /255, `lr`,
+# steps): the prediction before and after, the magnified perturbation, the steps used and
+# the perturbation's size appear.
+
+# %%
+from netviz_tp.widgets import adversarial_explorer
+
+adversarial_explorer(models=[model, "vgg16", "efficientnet_lite0"], target="stingray")
 
 # %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "45ce5d77602d6a2e0d0894d533de077a", "grade": false, "grade_id": "explore_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Explore question (1 point)

@@ -334,7 +334,14 @@ plot.plot_class_vis(
 
 # %% [markdown]
 # ## Explore
-# *(An interactive explorer of class visualisation comes here.)*
+# Choose a class by name, a preset or your own learning rate, L2 weight, blur interval,
+# jitter and iterations, and a start (noise or an image); press Run to watch the image form
+# (Stop halts it). Every finished run lands in the gallery below, for the comparisons of Q9.
+
+# %%
+from netviz_tp.widgets import class_vis_explorer
+
+class_vis_explorer(models=[model, vgg], preset="rdfia", target="tarantula")
 
 # %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "ac6ba781970079ad966abf0f38d60e7e", "grade": false, "grade_id": "explore_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Explore question (1 point)

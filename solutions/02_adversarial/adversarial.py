@@ -68,6 +68,7 @@ SEED = 0
 # %%
 # %matplotlib inline
 import torch
+import torch.nn.functional as F
 
 from netviz_tp import checks, plot
 from netviz_tp.data import class_index, load_imagenet_val
@@ -197,10 +198,8 @@ plot.plot_fooling(
 # the loss of the target. Write `fgsm(model, x, target, eps)` (batched, `target [N]`), without
 # `netviz_tp.attacks`.
 
+
 # %% nbgrader={"grade": false, "grade_id": "ex2_fgsm", "locked": false, "schema_version": 3, "solution": true, "task": false}
-import torch.nn.functional as F
-
-
 def fgsm(model, x, target, eps=8 / 255):
     """Targeted FGSM: one signed step of size eps down the target's cross-entropy."""
     ### BEGIN SOLUTION
@@ -311,7 +310,14 @@ plot.plot_fooling(
 
 # %% [markdown]
 # ## Explore
-# *(An interactive explorer of the attacks comes here.)*
+# Pick an image, a target class by name, the attack and its budget (`eps` in /255, `lr`,
+# steps): the prediction before and after, the magnified perturbation, the steps used and
+# the perturbation's size appear.
+
+# %%
+from netviz_tp.widgets import adversarial_explorer
+
+adversarial_explorer(models=[model, "vgg16", "efficientnet_lite0"], target="stingray")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "explore_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Explore question (1 point)
