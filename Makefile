@@ -15,6 +15,7 @@ ASSETS := $(wildcard ../shared/assets)
 ifneq ($(ASSETS),)
 export NETVIZ_TP_ASSETS ?= $(abspath $(ASSETS))
 endif
+export NETVIZ_TP_CACHE ?= $(abspath data/cache)
 OUT ?= outputs
 
 .PHONY: setup run test lint build check-release bench clean

@@ -225,7 +225,9 @@ PRACTICALS = {
     "03_class_visualization": ("class_visualization", "ex2_loop", "ex2_test",
                                "from netviz_tp import featviz\n\n\n"
                                "def create_class_visualization(target_y, model, **kwargs):\n"
-                               "    return featviz.create_class_visualization(target_y, model)\n"),
+                               "    steps = kwargs.get('num_iterations', 200)\n"
+                               "    return featviz.create_class_visualization(\n"
+                               "        target_y, model, num_iterations=steps)\n"),
 }  # fmt: skip
 
 
