@@ -13,20 +13,13 @@ One command grades a class with nbgrader's own autograde and its real gradebook:
    that cannot be graded gets score 0 and the reason in the ``error`` column; the batch goes
    on. Students run in parallel with ``jobs``.
 
-grades.csv has one row per student: ``student, score, max_score``, then one column per graded
-cell (its grade id, ``notebook:grade_id`` when the assignment has several notebooks), then
-``pending_manual, error, notes``. A manually graded answer is left blank (and its points
-counted in ``pending_manual``) until graded by hand in the gradebook; an answer left as the
-stub scores 0 at once, as nbgrader does. ``score`` sums the points known so far;
-``max_score`` includes the manual points. ``notes`` lists the repairs made to the submission.
+grades.csv, its columns and the page of an ungraded submission: :mod:`netviz_tp.grades_csv`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import difflib
-import html
 import os
 import shutil
 import subprocess
@@ -34,31 +27,24 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from netviz_tp.grades_csv import (
+    StudentResult,
+    cell_columns,
+    failure_page,
+    mark_failed,
+    read_grades,
+    total_points,
+    write_csv,
+)
 from netviz_tp.submissions import GradingError, collect_submissions, repair
 
 CONFIG = "nbgrader_config.py"
-TRAILING = ("pending_manual", "error", "notes")  # grades.csv columns after the cell columns
 _IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
-
-
-@dataclass
-class StudentResult:
-    """One row of grades.csv: scores by column name (None = awaiting manual grading)."""
-
-    student: str
-    score: float = 0.0
-    max_score: float = 0.0
-    cells: dict[str, float | None] = field(default_factory=dict)
-    pending_manual: float = 0.0
-    error: str = ""
-    notes: list[str] = field(default_factory=list)
-    feedback: list[Path] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each nbgrader step
 
 
 @dataclass
@@ -188,37 +174,6 @@ def release_notebooks(assignment: str, course: str | os.PathLike = ".") -> dict:
         return _prepare(loaded, assignment, Path(tmp), 60, _env(jobs=1))
 
 
-def _columns(releases: dict) -> list[tuple[str, str, str]]:
-    """(column, notebook, grade id) for every graded cell, in notebook order."""
-    several = len(releases) > 1
-    return [
-        (f"{nb}:{meta['grade_id']}" if several else meta["grade_id"], nb, meta["grade_id"])
-        for nb, release in releases.items()
-        for cell in release.cells
-        if (meta := cell.metadata.get("nbgrader", {})).get("grade")
-    ]
-
-
-def _read_grades(root: Path, assignment: str, result: StudentResult, columns: list) -> None:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        for column, nb, gid in columns:
-            grade = gb.find_grade(gid, nb, assignment, result.student)
-            result.max_score += grade.max_score
-            pending = grade.manual_score is None and grade.auto_score is None
-            result.cells[column] = None if pending else grade.score
-            result.pending_manual += grade.max_score if pending else 0.0
-            result.score += 0.0 if pending else grade.score
-
-
-def _fail(result: StudentResult, columns: list, reason: str) -> StudentResult:
-    result.error = reason
-    result.score = 0.0
-    result.cells = {column: 0.0 for column, _, _ in columns}
-    return result
-
-
 def _grade_student(job: dict) -> StudentResult:
     """Repair, autograde and give feedback to one student in a private copy of the course."""
     student, files, releases = job["student"], job["files"], job["releases"]
@@ -235,7 +190,7 @@ def _grade_student(job: dict) -> StudentResult:
             result.notes += [f"{nb}: {note}" if len(releases) > 1 else note for note in fixed.notes]
             nbformat.write(fixed.notebook, target / f"{nb}.ipynb")
     except Exception as exc:  # any unreadable notebook: that student only, recorded in the CSV
-        return _fail(result, columns, f"unreadable notebook: {type(exc).__name__}: {exc}")
+        return mark_failed(result, columns, f"unreadable notebook: {type(exc).__name__}: {exc}")
     args = [assignment, "--student", student, "--force"]
     code, log = _nbgrader(
         root, ["autograde", *args], job["wall_timeout"], job["env"], result.seconds
@@ -248,9 +203,9 @@ def _grade_student(job: dict) -> StudentResult:
             if code == -1
             else f"autograde failed: {_last_error(log)}"
         )
-        return _fail(result, columns, reason)
+        return mark_failed(result, columns, reason)
     result.max_score = 0.0
-    _read_grades(root, assignment, result, columns)
+    read_grades(root, assignment, result, columns)
     code, log = _nbgrader(root, ["generate_feedback", *args], 600, job["env"], result.seconds)
     (logs / f"{student}.log").write_text((logs / f"{student}.log").read_text() + log)
     if code != 0:
@@ -262,34 +217,6 @@ def _grade_student(job: dict) -> StudentResult:
         result.feedback.append(dest)
     shutil.rmtree(root, ignore_errors=True)
     return result
-
-
-def _failure_page(result: StudentResult, out: Path) -> None:
-    dest = out / "feedback" / result.student / "not_graded.html"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(
-        "<!DOCTYPE html><html><body><h1>Not graded</h1>"
-        f"<p>Score: {result.score:.1f} / {result.max_score:.1f}</p>"
-        f"<p>{html.escape(result.error)}</p></body></html>\n"
-    )
-    result.feedback.append(dest)
-
-
-def write_csv(results: list[StudentResult], columns: list[str], path: Path) -> None:
-    """Write grades.csv (see the module docstring for its columns)."""
-
-    def number(value: float | None) -> str:
-        return "" if value is None else f"{value:g}"
-
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "score", "max_score", *columns, *TRAILING])
-        for r in results:
-            writer.writerow(
-                [r.student, number(r.score), number(r.max_score)]
-                + [number(r.cells.get(c)) for c in columns]
-                + [number(r.pending_manual), r.error, "; ".join(r.notes)]
-            )
 
 
 def grade(
@@ -327,24 +254,18 @@ def grade(
         work = Path(tmp)
         env = _env(jobs)
         releases = _prepare(course, assignment, work, cell_timeout, env)
-        columns = _columns(releases)
-        max_score = sum(
-            float(cell.metadata["nbgrader"].get("points", 0))
-            for release in releases.values()
-            for cell in release.cells
-            if cell.metadata.get("nbgrader", {}).get("grade")
-        )
+        columns = cell_columns(releases)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         shared = dict(
             assignment=assignment, columns=columns, out=out, work=work, course=course,
             releases=releases, cell_timeout=cell_timeout, wall_timeout=wall_timeout, env=env,
-            max_score=max_score,
+            max_score=total_points(releases),
         )  # fmt: skip
         jobs_list = [dict(shared, student=s, files=f) for s, f in students.items()]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_grade_student, jobs_list))
     for result in results:
         if not result.feedback:
-            _failure_page(result, out)
+            failure_page(result, out)
     write_csv(results, [c for c, _, _ in columns], out / "grades.csv")
     return results

@@ -2,7 +2,8 @@
 
 The real assets (see ../shared/assets/README.md) are found through NETVIZ_TP_ASSETS; tests
 that need them skip with that reason when it is unset. CI sets it, and sets
-NETVIZ_TP_REQUIRE_ASSETS=1 so that a missing asset fails instead of skipping.
+NETVIZ_TP_REQUIRE_ASSETS=1 so that a missing asset fails instead of skipping. Helper functions
+shared by several test files (oracles, hook probes) are in tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -48,6 +49,27 @@ def course_data(assets):
     from netviz_tp.data import load_imagenet_val
 
     return load_imagenet_val()
+
+
+@pytest.fixture(scope="session")
+def recognised(squeezenet, course_data):
+    """The course images SqueezeNet classifies correctly (13 of 25), with their labels, on the
+    model's device."""
+    from netviz_tp.validate import device_of
+
+    device = device_of(squeezenet)
+    x, y = course_data.x.to(device), course_data.y.to(device)
+    with torch.no_grad():
+        right = squeezenet(x).argmax(1) == y
+    return x[right], y[right]
+
+
+@pytest.fixture(scope="module")
+def vgg16():
+    """VGG16 with random weights on the CPU (its real weights are not available offline)."""
+    from netviz_tp.models import load_model
+
+    return load_model("vgg16", weights=None, device="cpu")
 
 
 @pytest.fixture

@@ -1,9 +1,15 @@
-"""The explorers in a real browser: JupyterLab in headless Debian Chromium, driven by Playwright.
+"""The practicals in a real browser: JupyterLab in headless Debian Chromium, driven by Playwright.
 
-A notebook that builds the three explorers is run with Run All; the test then moves a
-dropdown, a slider (keyboard on its handle) and a button, and checks that the rendered
-images and texts change. Screenshots go to ``test-artifacts/browser/``, and also, reduced
-to 128 colours, to ``$NETVIZ_TP_SCREENSHOTS`` when set (``docs/screenshots`` for the README).
+Each solution notebook (``solutions/0X_*/NAME.ipynb``, copied to a temporary folder) is run
+with Run All in a JupyterLab whose kernels see ``NETVIZ_TP_FAST=1`` (tiny budgets; VGG16 gets
+random weights from the notebook's own parameters) and ``NETVIZ_TP_ASSETS``. Once every cell
+has an execution count, the notebook is saved and read back (no error output, fast budget);
+then the test scrolls to the practical's explorer, moves its controls (dropdowns, a slider
+through the keyboard on its handle, buttons) and checks that the rendered images change.
+One JupyterLab server and one browser serve the three practicals; each practical's kernel is
+shut down after its test. Screenshots of the explorers go to ``test-artifacts/browser/``
+(with the executed notebooks), and also, reduced to 256 dithered colours, to
+``$NETVIZ_TP_SCREENSHOTS`` when set (``docs/screenshots`` for the README).
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``): skipped without it, unless
 ``NETVIZ_TP_REQUIRE_BROWSER=1`` (CI), which turns the skip into a failure. Playwright's own
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +33,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox",
@@ -35,53 +43,36 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
 TOKEN = "netviz-tp-browser-test"
 WAIT_MS = 60_000
-
-NOTEBOOK_CELLS = [
-    "from netviz_tp.data import load_imagenet_val\n"
-    "from netviz_tp.widgets import adversarial_explorer, class_vis_explorer, saliency_explorer\n"
-    "data = load_imagenet_val()\n"
-    "models = ['squeezenet1_1', 'efficientnet_lite0', 'vgg16']",
-    "sal = saliency_explorer(models, data)\nsal.image_dd.value = 4\nsal.wait()\nsal",
-    "adv = adversarial_explorer(models, data)\nadv.wait()\nadv",
-    "vis = class_vis_explorer(models, data, preset='rdfia')\nvis.steps_slider.value = 40\nvis",
-]
+RUN_ALL_MS = 300_000  # a whole solution notebook with the fast budget
+NOTEBOOKS = {
+    "saliency": ROOT / "solutions" / "01_saliency" / "saliency.ipynb",
+    "adversarial": ROOT / "solutions" / "02_adversarial" / "adversarial.ipynb",
+    "class_vis": ROOT / "solutions" / "03_class_visualization" / "class_visualization.ipynb",
+}
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: apt-get update && apt-get install -y chromium"
+def _require_browser():
+    """Playwright's sync API, once Debian's Chromium and Playwright are known to be there:
+    otherwise skip with the fix, or fail under ``NETVIZ_TP_REQUIRE_BROWSER=1`` (CI)."""
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get update && apt-get install -y chromium"
+    else:
+        try:
+            from playwright import sync_api
+        except ImportError:
+            reason = "playwright is not installed: pip install playwright (no browser download)"
+    if reason is None:
+        return sync_api
     if os.environ.get("NETVIZ_TP_REQUIRE_BROWSER") == "1":
         pytest.fail(f"NETVIZ_TP_REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
 
 
-def _notebook(cells: list[str]) -> dict:
-    return {
-        "cells": [
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "id": f"c{i}",
-                "metadata": {},
-                "outputs": [],
-                "source": source,
-            }
-            for i, source in enumerate(cells)
-        ],  # fmt: skip
-        "metadata": {
-            "kernelspec": {
-                "name": "python3",
-                "display_name": "Python 3 (ipykernel)",
-                "language": "python",
-            }
-        },  # fmt: skip
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
+# ---- server and browser (one each for the module) --------------------------------------------
 
 
 def _free_port() -> int:
@@ -90,26 +81,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def jupyterlab(tmp_path, assets):
-    """A JupyterLab server on a free port, with its own config, runtime, workspaces and a
-    ``python3`` kernelspec that runs this interpreter (the venv's)."""
-    root, home = tmp_path / "root", tmp_path / "jupyter"
-    kernel = home / "data" / "kernels" / "python3"
-    kernel.mkdir(parents=True)
+def _write_json(path: Path, value: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory, assets):
+    """A JupyterLab server on a free port, with its own config, runtime, settings and a
+    ``python3`` kernelspec that runs this interpreter (the venv's) with the fast budget."""
+    _require_browser()  # no server to start when the browser is missing
+    base_dir = tmp_path_factory.mktemp("jupyterlab")
+    root, home = base_dir / "root", base_dir / "jupyter"
     root.mkdir()
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     spec = {"argv": argv, "display_name": "Python 3 (ipykernel)", "language": "python"}
-    (kernel / "kernel.json").write_text(json.dumps(spec))
-    env = dict(os.environ, NETVIZ_TP_ASSETS=str(assets), JUPYTER_PATH=str(home / "data"))
+    _write_json(home / "data" / "kernels" / "python3" / "kernel.json", spec)
+    env = dict(os.environ, NETVIZ_TP_ASSETS=str(assets), NETVIZ_TP_FAST="1",
+               JUPYTER_PATH=str(home / "data"))  # fmt: skip
     dirs = {"JUPYTER_CONFIG_DIR": "config", "JUPYTER_RUNTIME_DIR": "runtime",
-            "JUPYTERLAB_WORKSPACES_DIR": "workspaces", "IPYTHONDIR": "ipython"}  # fmt: skip
+            "JUPYTERLAB_WORKSPACES_DIR": "workspaces", "JUPYTERLAB_SETTINGS_DIR": "settings",
+            "IPYTHONDIR": "ipython"}  # fmt: skip
     for var, sub in dirs.items():
         env[var] = str(home / sub)
-    labconfig = home / "config" / "labconfig"  # no "get notified about news?" toast
-    labconfig.mkdir(parents=True)
+    # No "get notified about news?" toast; every cell in the DOM (no windowing); cell timings
+    # saved in the executed notebooks (test-artifacts/browser/*.ipynb).
     off = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
-    (labconfig / "page_config.json").write_text(json.dumps(off))
+    _write_json(home / "config" / "labconfig" / "page_config.json", off)
+    tracker = home / "settings" / "@jupyterlab" / "notebook-extension"
+    _write_json(
+        tracker / "tracker.jupyterlab-settings", {"windowingMode": "none", "recordTiming": True}
+    )
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
@@ -145,16 +147,94 @@ def _wait_for(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
     raise TimeoutError(f"jupyter lab did not answer {url} within {seconds} s")
 
 
-@pytest.fixture
-def page():
-    _require_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api")
+def _api(base: str, path: str, method: str = "GET"):
+    auth = {"Authorization": f"token {TOKEN}"}
+    request = urllib.request.Request(f"{base}{path}", method=method, headers=auth)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = _require_browser()
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
         try:
-            yield browser.new_page(viewport={"width": 1280, "height": 1000})
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, jupyterlab):
+    """A fresh tab; on teardown every kernel of the server is shut down (free the CPU)."""
+    tab = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        yield tab
+    finally:
+        tab.close()
+        base, _ = jupyterlab
+        for session in _api(base, "/api/sessions"):
+            _api(base, f"/api/sessions/{session['id']}", "DELETE")
+
+
+# ---- running a notebook ------------------------------------------------------------------------
+
+PROMPTS = "[...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+# Run All is over when no cell is queued or running ("[*]:") and some cell has a count: after
+# an error, JupyterLab aborts the queued cells and their prompts go back to "[ ]:".
+RUN_ALL_OVER = (
+    f"() => {{ const p = {PROMPTS}.map(e => e.innerText);"
+    " return p.length > 0 && !p.some(t => t.includes('*')) && p.some(t => /\\d/.test(t)); }"
+)
+
+
+def _run_all(page, base: str, path: Path) -> dict:
+    """Open ``path`` (under the server's root), Run All, wait for the end, save it and return
+    the saved notebook (its outputs are what the browser showed)."""
+    page.goto(f"{base}/lab/tree/{path.name}?reset&token={TOKEN}")
+    # The execution indicator says "idle" before a kernel exists: wait for the real kernel.
+    page.get_by_text(re.compile(r"\(ipykernel\) \| Idle")).wait_for(timeout=WAIT_MS)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_function(RUN_ALL_OVER, timeout=RUN_ALL_MS)
+    before = path.stat().st_mtime_ns
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert path.stat().st_mtime_ns != before, f"{path.name} was not saved"
+    notebook = json.loads(path.read_text())
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, ARTIFACTS / path.name)
+    return notebook
+
+
+def _outputs_text(cell: dict) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        text = out.get("text") or out.get("data", {}).get("text/plain", "")
+        parts.append(text if isinstance(text, str) else "".join(text))
+    return "".join(parts)
+
+
+def _check_ran(notebook: dict) -> None:
+    """Every code cell ran, none raised, and the kernel had the fast budget."""
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    errors = [
+        f"cell {i}: {out['ename']}: {out['evalue']}"
+        for i, cell in enumerate(code)
+        for out in cell.get("outputs", [])
+        if out["output_type"] == "error"
+    ]
+    assert not errors, "\n".join(errors)
+    missing = [i for i, cell in enumerate(code) if cell.get("execution_count") is None]
+    assert not missing, f"code cells {missing} were not executed"
+    assert "budget: fast" in _outputs_text(code[0]), "the kernel did not get NETVIZ_TP_FAST=1"
+
+
+# ---- looking at the page -----------------------------------------------------------------------
 
 
 def _src(page, selector: str) -> str:
@@ -184,49 +264,93 @@ def _shoot(page, selector: str, name: str) -> None:
     if docs:
         from PIL import Image
 
-        with Image.open(ARTIFACTS / f"{name}.png") as shot:
-            small = shot.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+        with Image.open(ARTIFACTS / f"{name}.png") as shot:  # 256 dithered colours: ~100 KB
+            rgb = shot.convert("RGB")
+            palette = rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+            small = rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG)
             small.save(Path(docs) / f"{name}.png", optimize=True)
 
 
-def test_explorers_react_to_their_controls_in_jupyterlab(jupyterlab, page):
-    base, root = jupyterlab
-    (root / "explorers.ipynb").write_text(json.dumps(_notebook(NOTEBOOK_CELLS)))
-    page.goto(f"{base}/lab/tree/explorers.ipynb?reset&token={TOKEN}")
-    # The execution indicator says "idle" before a kernel exists: wait for the real kernel.
-    page.get_by_text(re.compile(r"\(ipykernel\) \| Idle")).wait_for(timeout=WAIT_MS)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    page.get_by_text("[4]:").first.wait_for(timeout=WAIT_MS)  # every cell was executed
+# ---- the explorers -----------------------------------------------------------------------------
 
-    # Saliency: a map is drawn; another method redraws it.
-    saliency_map = ".nv-saliency-explorer img.nv-saliency-map"
-    first = _wait_changed(page, saliency_map, "")
+
+def _saliency(page, ex: str) -> None:
+    """A map is drawn; another method, then another image, redraw it."""
+    shown = f"{ex} img.nv-saliency-map"
+    first = _wait_changed(page, shown, "")
     assert first.startswith("blob:")
-    page.locator(".nv-saliency-explorer .nv-method select").select_option("grad_cam")
-    _wait_changed(page, saliency_map, first)
-    _wait_text(page, ".nv-saliency-explorer .nv-saliency-map-caption", "grad_cam:")
-    _shoot(page, ".nv-saliency-explorer", "saliency_explorer")
+    page.locator(f"{ex} .nv-method select").select_option("grad_cam")
+    second = _wait_changed(page, shown, first)
+    _wait_text(page, f"{ex} .nv-saliency-map-caption", "grad_cam:")
+    caption = page.locator(f"{ex} .nv-input-caption").inner_text()
+    page.locator(f"{ex} .nv-image select").select_option(index=4)
+    _wait_changed(page, shown, second)
+    _wait_changed(page, f"{ex} .nv-input-caption", caption, what="text")
 
-    # Adversarial: FGSM, then the eps slider moved with the keyboard changes the size.
-    result = ".nv-adversarial-explorer .nv-result"
+
+def _adversarial(page, ex: str) -> None:
+    """The course rule runs first; FGSM, then eps moved with the keyboard, change the result."""
+    after, result = f"{ex} img.nv-adversarial", f"{ex} .nv-result"
     text = _wait_changed(page, result, "", what="text")
-    page.locator(".nv-adversarial-explorer .nv-method select").select_option("fgsm")
-    text = _wait_changed(page, result, text, what="text")
-    assert "8.00/255" in text
-    handle = page.locator(".nv-adversarial-explorer .nv-eps .noUi-handle[role=slider]")
+    assert "stingray" in text
+    image = _src(page, after)
+    page.locator(f"{ex} .nv-method select").select_option("fgsm")
+    _wait_text(page, result, "L\u221e 8.00/255")
+    image = _wait_changed(page, after, image)
+    handle = page.locator(f"{ex} .nv-eps .noUi-handle[role=slider]")
     handle.focus()
     for _ in range(4):
         handle.press("ArrowRight")  # 4 steps of 0.5: eps 8 -> 10
     _wait_text(page, result, "L\u221e 10.00/255")
-    page.locator(".nv-adversarial-explorer .nv-method select").select_option("fooling")
-    _wait_text(page, ".nv-adversarial-explorer .nv-status", "fooling")
-    _shoot(page, ".nv-adversarial-explorer", "adversarial_explorer")
+    _wait_changed(page, after, image)
+    page.locator(f"{ex} .nv-method select").select_option("fooling")
+    _wait_text(page, f"{ex} .nv-status", "fooling")
 
-    # Class visualisation: Run shows live frames, then one tile lands in the gallery.
-    page.locator(".nv-class-vis-explorer .nv-run").click()
-    _wait_changed(page, ".nv-class-vis-explorer img.nv-class-vis", "")
-    page.locator(".nv-gallery-item").first.wait_for(timeout=WAIT_MS)
-    assert page.locator(".nv-gallery-item").count() == 1
-    assert page.locator(".nv-class-vis-explorer .nv-error").inner_text() == ""
-    _shoot(page, ".nv-class-vis-explorer", "class_vis_explorer")
+
+def _class_vis(page, ex: str) -> None:
+    """Run from noise to the end; then start from a course image, Run and Stop halfway: a new
+    image, and two tiles in the gallery, the second one stopped."""
+    live, tiles = f"{ex} img.nv-class-vis", f"{ex} .nv-gallery-item"
+    page.locator(f"{ex} .nv-run").click()
+    _wait_changed(page, live, "")
+    page.locator(tiles).first.wait_for(timeout=WAIT_MS)
+    first = _src(page, live)
+    page.locator(f"{ex} .nv-image select").select_option(index=1)  # index 0 is "noise"
+    page.locator(f"{ex} .nv-run").click()
+    halfway = (
+        "s => { const m = (document.querySelector(s)?.innerText || '').match(/step (\\d+)\\//);"
+        " return m !== null && Number(m[1]) >= 100; }"
+    )
+    page.wait_for_function(halfway, arg=f"{ex} .nv-class-vis-caption", timeout=WAIT_MS)
+    page.locator(f"{ex} .nv-stop").click()
+    js = "([s, n]) => document.querySelectorAll(s).length === n"
+    page.wait_for_function(js, arg=[tiles, 2], timeout=WAIT_MS)
+    _wait_text(page, f"{ex} .nv-class-vis-caption", "stopped at step")
+    assert _src(page, live) != first
+    full = re.search(r"(\d+)/(\d+) steps from (.+)", page.locator(tiles).nth(0).inner_text())
+    stopped = re.search(r"(\d+)/(\d+) steps from (.+)", page.locator(tiles).nth(1).inner_text())
+    assert full[1] == full[2] and full[3] == "noise"
+    assert int(stopped[1]) < int(stopped[2]) and stopped[3] != "noise"
+
+
+EXPLORERS = {
+    "saliency": (".nv-saliency-explorer", _saliency),
+    "adversarial": (".nv-adversarial-explorer", _adversarial),
+    "class_vis": (".nv-class-vis-explorer", _class_vis),
+}
+
+
+@pytest.mark.parametrize("practical", list(NOTEBOOKS))
+def test_practical_runs_and_its_explorer_reacts_in_jupyterlab(practical, jupyterlab, page):
+    base, root = jupyterlab
+    path = root / NOTEBOOKS[practical].name
+    shutil.copy(NOTEBOOKS[practical], path)
+    _check_ran(_run_all(page, base, path))
+
+    selector, drive = EXPLORERS[practical]
+    explorer = page.locator(selector)
+    assert explorer.count() == 1, f"no single {selector} in the executed notebook"
+    explorer.scroll_into_view_if_needed()
+    drive(page, selector)
+    assert page.locator(f"{selector} .nv-error").inner_text() == ""
+    _shoot(page, selector, f"{practical}_explorer")

@@ -6,25 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import split_oracle, vgg16_split_oracle
 
 from netviz_tp.cam import grad_cam, grad_cam_pp
 from netviz_tp.hooks import last_conv
 from netviz_tp.image import rescale_heat
-from netviz_tp.models import load_model
-from netviz_tp.validate import device_of
 
 TARGET = torch.tensor([1, 4, 7, 9])
-
-
-def split_oracle(model, x, t, head, tail):
-    """Activation of ``head`` and the gradient of the target logits w.r.t. it, by plain autograd
-    on the network cut in two by hand: ``logits = tail(head(normalize(x)))``."""
-    with torch.no_grad():
-        act = head(model.normalize(x))
-    a = act.clone().requires_grad_(True)
-    score = tail(a.clone()).gather(1, t[:, None]).sum()  # clone: tail may start in place
-    (grad,) = torch.autograd.grad(score, a)
-    return act, grad
 
 
 def cam_from(weights, act, size):
@@ -68,22 +56,11 @@ def test_grad_cam_pp_matches_its_closed_form(tiny, images):
     assert not torch.allclose(rescale_heat(expected), rescale_heat(grad_cam(tiny, images, TARGET)))
 
 
-@pytest.fixture(scope="module")
-def vgg16():
-    """VGG16 with random weights (its real weights are not available offline)."""
-    return load_model("vgg16", weights=None, device="cpu")
-
-
 def test_grad_cam_on_vgg16_with_inplace_relu(vgg16):
     """Default layer features.28 is followed by an in-place ReLU (pytorch-grad-cam #148)."""
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([3])
-    net = vgg16.net
-
-    def tail(a):
-        return net.classifier(net.avgpool(net.features[29:](a)).flatten(1))
-
-    act, grad = split_oracle(vgg16, x, t, net.features[:29], tail)
+    act, grad = vgg16_split_oracle(vgg16, x, t)
     expected = cam_from(grad.mean(dim=(2, 3)), act, (64, 64))
     heat = grad_cam(vgg16, x, t)
     assert heat.max() > 0
@@ -91,16 +68,6 @@ def test_grad_cam_on_vgg16_with_inplace_relu(vgg16):
 
 
 # --- real SqueezeNet ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def recognised(squeezenet, course_data):
-    """The course images SqueezeNet classifies correctly (13 of 25), with their labels."""
-    device = device_of(squeezenet)
-    x, y = course_data.x.to(device), course_data.y.to(device)
-    with torch.no_grad():
-        right = squeezenet(x).argmax(1) == y
-    return x[right], y[right]
 
 
 def keep_hottest(x, heat, fraction):

@@ -205,7 +205,7 @@ def test_fooling_leaves_images_already_on_target():
 )
 def test_fgsm_mistakes_are_named(kw, expected):
     def wrong(model, x, target, eps=8 / 255):
-        return checks._signed_step(model, x, target, eps=eps, **kw)
+        return checks.fgsm_variant(model, x, target, eps=eps, **kw)
 
     _fails(checks.check_fgsm, wrong, expected)
 
@@ -260,6 +260,18 @@ def test_class_visualization_loop_must_undo_the_jitter():
             ),
         ),
         (checks.check_fgsm, lambda model, x, t, eps: attacks.fgsm(model, x, t, eps=eps).x_adv),
+        (
+            checks.check_pgd,
+            lambda model, x, t, **kw: attacks.pgd(model, x, t, random_start=False, **kw).x_adv,
+        ),
+        (
+            checks.check_class_vis_step,
+            lambda img, t, model, l2_reg, learning_rate: (
+                featviz.class_visualization(
+                    model, t, init_img=img, steps=1, lr=learning_rate, l2=l2_reg
+                ).x
+            ),
+        ),
         (
             checks.check_class_visualization,
             lambda t, model, **kw: featviz.create_class_visualization(t, model, **kw),

@@ -16,7 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from netviz_tp.grading import TRAILING, grade, release_notebooks
+from netviz_tp.grades_csv import TRAILING
+from netviz_tp.grading import grade, release_notebooks
 from netviz_tp.submissions import GradingError, collect_submissions, fill_answers, repair
 
 pytestmark = pytest.mark.notebooks

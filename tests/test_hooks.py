@@ -5,28 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import hook_count, split_oracle, vgg16_split_oracle
 from torch import nn
 
 from netviz_tp.hooks import capture, default_stages, last_conv, mean_activations
-from netviz_tp.models import load_model
 from netviz_tp.validate import device_of
-
-
-def hook_count(model: nn.Module) -> int:
-    """Module hooks of every kind left on any submodule."""
-    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    return sum(len(getattr(m, kind)) for m in model.modules() for kind in kinds)
-
-
-def split_oracle(model, x, t, head, tail):
-    """Activation of ``head`` and the gradient of the target logits w.r.t. it, by plain autograd
-    on the network cut in two by hand: ``logits = tail(head(normalize(x)))``."""
-    with torch.no_grad():
-        act = head(model.normalize(x))
-    a = act.clone().requires_grad_(True)
-    score = tail(a.clone()).gather(1, t[:, None]).sum()  # clone: tail may start in place
-    (grad,) = torch.autograd.grad(score, a)
-    return act, grad
 
 
 def test_capture_records_each_layer_output(tiny, images):
@@ -117,12 +100,6 @@ def test_capture_keeps_the_output_of_a_conv_followed_by_inplace_relu(squeezenet,
     assert hook_count(squeezenet) == 0
 
 
-@pytest.fixture(scope="module")
-def vgg16():
-    """VGG16 with random weights (its real weights are not available offline)."""
-    return load_model("vgg16", weights=None, device="cpu")
-
-
 def test_capture_on_vgg16_with_inplace_relu(vgg16):
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([7])
@@ -130,12 +107,7 @@ def test_capture_on_vgg16_with_inplace_relu(vgg16):
     assert name == "features.28" and vgg16.net.features[29].inplace
     with capture(vgg16, name, grads=True) as rec:
         vgg16(x).gather(1, t[:, None]).sum().backward()
-    net = vgg16.net
-
-    def tail(a):
-        return net.classifier(net.avgpool(net.features[29:](a)).flatten(1))
-
-    act, grad = split_oracle(vgg16, x, t, net.features[:29], tail)
+    act, grad = vgg16_split_oracle(vgg16, x, t)
     torch.testing.assert_close(rec.activations[name], act, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(rec.gradients[name], grad, rtol=1e-3, atol=1e-8)
     assert act.min() < 0 and grad.abs().sum() > 0

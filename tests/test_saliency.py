@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import hook_count
 from scipy.stats import spearmanr
 
 from netviz_tp.models import load_model
@@ -21,11 +22,6 @@ from netviz_tp.validate import device_of
 METHODS = list(ATTRIBUTIONS.items())
 IDS = list(ATTRIBUTIONS)
 TARGET = torch.tensor([1, 4, 7, 9])
-
-
-def hook_count(model) -> int:
-    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    return sum(len(getattr(m, kind)) for m in model.modules() for kind in kinds)
 
 
 def logit(model, x, t):
@@ -212,18 +208,15 @@ def rank_correlations(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.tensor(rhos)
 
 
-def test_saliency_depends_on_the_learned_weights(squeezenet, course_data):
+def test_saliency_depends_on_the_learned_weights(squeezenet, recognised):
     """Adebayo et al. 2018 (arXiv:1810.03292): maps of the trained SqueezeNet and of the same
     architecture with random weights must differ far more than maps of the trained model under
     2/255 pixel noise. Measured on the 13 correctly classified course images, mean rho: 0.21
     trained vs random (0.15 to 0.26 over random seeds 0 to 3; not 0, since a gradient map
     also follows the image's edges), 0.68 trained vs noisy input, 0.64 trained, true vs
     another class. The bounds leave a margin of about 0.2 on each side."""
+    x, y = recognised
     device = device_of(squeezenet)
-    x, y = course_data.x.to(device), course_data.y.to(device)
-    with torch.no_grad():
-        right = squeezenet(x).argmax(1) == y
-    x, y = x[right], y[right]
     random = load_model("squeezenet1_1", weights=None, seed=0, device=device)
     gen = torch.Generator().manual_seed(1)
     noisy = (x + 2 / 255 * torch.randn(x.shape, generator=gen).to(device)).clamp(0, 1)
