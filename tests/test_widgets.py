@@ -20,6 +20,7 @@ from netviz_tp.models import WeightsUnavailableError, tiny_cnn, top_k
 from netviz_tp.saliency import ATTRIBUTIONS
 from netviz_tp.widgets import adversarial_explorer, class_vis_explorer, saliency_explorer
 from netviz_tp.widgets.common import Cancelled, Watched, Worker, one_line
+from netviz_tp.widgets.pickers import resolve_class
 
 TIMEOUT = 120
 
@@ -398,3 +399,12 @@ def test_class_vis_invalid_class_is_an_error_not_a_run(two_tiny, labelled):
     ex.run_button.click()
     settled(ex)
     assert "zzzz" in ex.error.value and ex.runs == 0
+
+
+def test_starting_from_a_course_image_names_its_class(squeezenet, course_data):
+    two = CourseData(course_data.x[:2], course_data.y[:2], course_data.class_names)
+    ex = _small(class_vis_explorer(models=[squeezenet], images=two, target="3"))
+    ex.image_dd.value = 1
+    label = int(course_data.y[1])
+    assert ex.class_box.value == course_data.class_names[label]
+    assert resolve_class(ex.class_box.value) == label

@@ -15,7 +15,7 @@ import ipywidgets as W
 from ..featviz import PRESETS, class_visualization
 from ..plot import short_name
 from .common import Explorer, image_png, slider, styled, tile
-from .pickers import ImagePicker, class_box, class_names_for, resolve_class
+from .pickers import ImagePicker, class_box, class_names_for, class_text, resolve_class
 
 NOISE = "noise"
 FRAME_SECONDS = 0.25  # the live image is refreshed at most this often
@@ -92,7 +92,8 @@ class ClassVisExplorer(Explorer):
     def _start_changed(self, change) -> None:
         _, label = self.picker.current()
         if label is not None:  # Q10: start from an image, aim at its true class
-            self.class_box.value = str(label)
+            key = self.model_dd.value  # the model as chosen: not loaded here if not yet
+            self.class_box.value = class_text(label, self._cache.get(key, self._choices[key]))
 
     def run(self) -> None:
         """Start a run with the current settings (cancelling a run still going)."""

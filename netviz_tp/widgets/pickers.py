@@ -19,10 +19,20 @@ from .common import styled
 
 
 def class_names_for(model) -> list[str] | None:
-    """ImageNet names for a 1000-class model; None (bare indices) otherwise."""
+    """ImageNet names for a 1000-class model (or a model name, not loaded yet); None (bare
+    indices) otherwise."""
     if getattr(model, "num_classes", 1000) != 1000:
         return None
     return imagenet_classes()
+
+
+def class_text(label: int, model) -> str:
+    """The class box's text for ``label``: its ImageNet name when no other class shares it,
+    else the bare index (which always finds it again)."""
+    names = class_names_for(model)
+    if names is not None and names.count(names[label]) == 1:
+        return names[label]
+    return str(label)
 
 
 class ImagePicker:
