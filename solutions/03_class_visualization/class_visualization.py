@@ -190,32 +190,24 @@ checks.check_class_visualization(create_class_visualization, model, target=76, s
 
 # %%
 targets = [class_index(c) for c in CLASSES]
-images = torch.cat(
-    [
-        create_class_visualization(
-            t,
-            model,
-            l2_reg=L2_REG,
-            learning_rate=LEARNING_RATE,
-            num_iterations=NUM_ITERATIONS,
-            blur_every=BLUR_EVERY,
-            blur_width=BLUR_WIDTH,
-            max_jitter=MAX_JITTER,
-            seed=SEED,
-            progress=True,
-        )
-        for t in targets
-    ]
-)
-with torch.no_grad():
-    confidence = model(images).softmax(1)[range(len(targets)), targets]
-plot.plot_class_vis(
-    images,
-    targets,
-    class_names=names,
-    subtitles=[f"p = {float(p):.0%}" for p in confidence],
-    title=f"{model.name}, {NUM_ITERATIONS} steps",
-)
+
+
+def visualise_classes(net, steps):
+    """Your create_class_visualization from noise for each target, titled with the net's
+    confidence in the class on the final image."""
+    kwargs = dict(l2_reg=L2_REG, learning_rate=LEARNING_RATE, blur_every=BLUR_EVERY)
+    kwargs.update(blur_width=BLUR_WIDTH, max_jitter=MAX_JITTER, seed=SEED, progress=True)
+    images = torch.cat(
+        [create_class_visualization(t, net, num_iterations=steps, **kwargs) for t in targets]
+    )
+    with torch.no_grad():
+        confidence = net(images).softmax(1)[range(len(targets)), targets]
+    subtitles = [f"p = {float(p):.0%}" for p in confidence]
+    title = f"{net.name}, {steps} steps"
+    return plot.plot_class_vis(images, targets, class_names=names, subtitles=subtitles, title=title)
+
+
+visualise_classes(model, NUM_ITERATIONS)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q8_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Q8 ★ Show and interpret the obtained results. (2 points)
@@ -342,32 +334,7 @@ if VGG16_WEIGHTS is None:
     print(
         "⚠ VGG16 HAS RANDOM WEIGHTS (VGG16_WEIGHTS=None): these images do not show a trained VGG16."
     )
-vgg_images = torch.cat(
-    [
-        create_class_visualization(
-            t,
-            vgg,
-            l2_reg=L2_REG,
-            learning_rate=LEARNING_RATE,
-            num_iterations=VGG_ITERATIONS,
-            blur_every=BLUR_EVERY,
-            blur_width=BLUR_WIDTH,
-            max_jitter=MAX_JITTER,
-            seed=SEED,
-            progress=True,
-        )
-        for t in targets
-    ]
-)
-with torch.no_grad():
-    vgg_confidence = vgg(vgg_images).softmax(1)[range(len(targets)), targets]
-plot.plot_class_vis(
-    vgg_images,
-    targets,
-    class_names=names,
-    subtitles=[f"p = {float(p):.0%}" for p in vgg_confidence],
-    title=f"VGG16, {VGG_ITERATIONS} steps",
-)
+visualise_classes(vgg, VGG_ITERATIONS)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q11_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Q11 (bonus) Test with another network, VGG16, for example, and comment on the results. (1 point)
