@@ -135,21 +135,22 @@ def _fooling_section(model, course, out: Path, names, *, max_iter: int) -> Secti
 def _class_vis_section(model, out: Path, names, *, steps: int | None) -> Section:
     settings = {} if steps is None else {"steps": steps}
     result = featviz.class_visualization(model, list(VIS_CLASSES), preset="rdfia", **settings)
-    probs = torch.softmax(model(result.x.to(device_of(model))), dim=1)
-    confidence = probs[torch.arange(len(VIS_CLASSES)), list(VIS_CLASSES)].cpu()
+    with torch.no_grad():
+        probs = torch.softmax(model(result.x.to(device_of(model))), dim=1).cpu()
+    confidence = probs[torch.arange(len(VIS_CLASSES)), list(VIS_CLASSES)]
+    top = probs.argmax(dim=1)
+    captions = [
+        f"p = {float(c):.0%}" + ("" if t == k else f", top: {plot.short_name(k, names)}")
+        for t, c, k in zip(VIS_CLASSES, confidence, top.tolist(), strict=True)
+    ]
     section = Section(f"Class visualisation ({model.name}, preset rdfia)")
-    fig = plot.plot_class_vis(
-        result.x,
-        VIS_CLASSES,
-        class_names=names,
-        subtitles=[f"p = {float(c):.0%}" for c in confidence],
-    )
+    fig = plot.plot_class_vis(result.x, VIS_CLASSES, class_names=names, subtitles=captions)
     section.figures.append((_save(fig, out, f"class_vis_{model.name}.png"), "from noise"))
     shown = [
-        f"{plot.short_name(t, names)} {float(c):.0%}"
-        for t, c in zip(VIS_CLASSES, confidence, strict=True)
+        f"{plot.short_name(t, names)}: {caption}"
+        for t, caption in zip(VIS_CLASSES, captions, strict=True)
     ]
-    section.facts.append("network's probability of the target class: " + ", ".join(shown))
+    section.facts.append("network's probability of the target class: " + "; ".join(shown))
     return section
 
 

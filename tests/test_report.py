@@ -18,6 +18,7 @@ def test_main_writes_every_figure_and_an_html_page(assets, tmp_path, monkeypatch
         assert (tmp_path / name).stat().st_size > 10_000  # a real PNG, not an empty canvas
     assert "top-1 accuracy on the 25 course images: 13" in html  # the assets' measured 13/25
     assert "vgg16 skipped: no weights here" in html
+    assert html.count("p = ") == 5  # the network's verdict on each class visualisation
 
 
 def _squeezenet_only(name, notes):
