@@ -18,8 +18,9 @@ from pathlib import Path
 
 import nbformat
 
-from netviz_tp.grading import Course, grade, release_notebooks
-from netviz_tp.submissions import fill_answers
+from netviz_tp.course.config import Course
+from netviz_tp.course.grading import grade, release_notebooks
+from netviz_tp.course.submissions import fill_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("autograde", "generate_feedback")

@@ -2,6 +2,6 @@
 
 import sys
 
-from netviz_tp.cli import main
+from netviz_tp.course.cli import main
 
 sys.exit(main())

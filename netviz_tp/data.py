@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .image import from_uint8
+from .settings import assets_dir, cache_dir
 
 COURSE_DATA_URL = "https://rdfia.github.io/data/3-b/imagenet_val_25.npz"
 COURSE_DATA_SHA256 = "35141609d22457c791e8fbe10c2d3b09ed0d6a04b669173e9fbebb0b4915cd3c"
@@ -38,27 +39,6 @@ class ChecksumError(ValueError):
 
 class DownloadError(RuntimeError):
     """A file could not be downloaded (no network, server error)."""
-
-
-def assets_dir() -> Path | None:
-    """The offline assets folder named by ``$NETVIZ_TP_ASSETS``, or None when it is unset."""
-    root = os.environ.get("NETVIZ_TP_ASSETS")
-    if not root:
-        return None
-    path = Path(root).expanduser()
-    if not path.is_dir():
-        raise NotADirectoryError(
-            f"NETVIZ_TP_ASSETS={root} is not a directory; point it at the assets folder "
-            "(holding imagenet_val_25.npz, weights/, images/) or unset it"
-        )
-    return path
-
-
-def cache_dir() -> Path:
-    """The download cache ``$NETVIZ_TP_CACHE`` (default ``~/.cache/netviz_tp``), created here."""
-    path = Path(os.environ.get("NETVIZ_TP_CACHE") or "~/.cache/netviz_tp").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def fetch(url: str, sha256: str, filename: str | None = None) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import assets_dir
+from .settings import assets_dir
 
 
 class WeightsUnavailableError(RuntimeError):

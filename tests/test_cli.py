@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from netviz_tp import cli
+from netviz_tp.course import cli
 
 TOY = Path(__file__).parent / "fixtures" / "grading"
 
@@ -76,7 +76,7 @@ def test_argument_errors_exit_2_with_usage(capsys, argv):
 
 
 def test_build_check_exit_status(capsys, monkeypatch):
-    from netviz_tp import release
+    from netviz_tp.course import release
 
     monkeypatch.setattr(release, "check_in_sync", lambda course: ["notebooks/x.ipynb: stale"])
     code, _, err = run(capsys, "build", "--check")
@@ -89,7 +89,7 @@ def test_build_check_exit_status(capsys, monkeypatch):
 
 
 def test_run_passes_its_arguments_to_the_report(capsys, monkeypatch, tmp_path):
-    from netviz_tp import report
+    from netviz_tp.course import report
 
     calls = []
     monkeypatch.setattr(report, "main", lambda out, model: calls.append((out, model)) or out)
@@ -110,7 +110,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_grade_reports_each_student_and_exits_3_when_some_were_not_graded(capsys, monkeypatch):
-    from netviz_tp import grading
+    from netviz_tp.course import grading
 
     def fake_grade(assignment, submissions, out, **options):
         assert options == {"course": ".", "cell_timeout": 5, "wall_timeout": 600.0, "jobs": 2}

@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from netviz_tp.grades_csv import TRAILING
-from netviz_tp.grading import grade, release_notebooks
-from netviz_tp.submissions import GradingError, collect_submissions, fill_answers, repair
+from netviz_tp.course.grades_csv import TRAILING
+from netviz_tp.course.grading import grade, release_notebooks
+from netviz_tp.course.submissions import GradingError, collect_submissions, fill_answers, repair
 
 pytestmark = pytest.mark.notebooks
 

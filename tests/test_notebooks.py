@@ -16,7 +16,8 @@ import jupytext
 import nbformat
 import pytest
 
-from netviz_tp import release
+from netviz_tp.course import release
+from netviz_tp.course.config import Course
 
 pytestmark = pytest.mark.notebooks
 
@@ -123,7 +124,7 @@ def test_every_question_is_one_manually_graded_answer_cell():
 
 
 def test_release_is_in_sync_and_leaks_nothing():
-    assert release.check_in_sync(ROOT) == []
+    assert release.check_in_sync(Course.load(ROOT)) == []
 
 
 def test_check_in_sync_reports_stale_and_leaking_releases(tmp_path):
@@ -143,13 +144,13 @@ def test_check_in_sync_reports_stale_and_leaking_releases(tmp_path):
         "raise NotImplementedError()", "saliency = X.grad.abs().amax(dim=1)"
     )
     nbformat.write(nb, student)
-    problems = release.check_in_sync(tmp_path)
+    problems = release.check_in_sync(Course.load(tmp_path))
     stale = "solutions/01_saliency/saliency.ipynb differs from solutions/01_saliency/saliency.py"
     assert f"{stale}; run `netviz-tp build`" in problems
     assert "notebooks/01_saliency/saliency.ipynb is out of date; run `netviz-tp build`" in problems
     assert any("solution text: 'saliency = X.grad.abs().amax(dim=1)'" in p for p in problems)
-    release.build(tmp_path)
-    assert release.check_in_sync(tmp_path) == []
+    release.build(Course.load(tmp_path))
+    assert release.check_in_sync(Course.load(tmp_path)) == []
 
 
 def test_leak_check_sees_solution_text(tmp_path):
@@ -161,7 +162,8 @@ def test_leak_check_sees_solution_text(tmp_path):
         "    ### END SOLUTION\n    return secret\n"
     )
     (tmp_path / "notebooks" / "a" / "a.py").write_text("    secret = x.flatten(1).norm(dim=1)\n")
-    problems = release.find_leaks(tmp_path)
+    course = Course(tmp_path, source_directory="solutions", release_directory="notebooks")
+    problems = release.find_leaks(course)
     assert problems == [
         "notebooks/a/a.py contains solution text: 'secret = x.flatten(1).norm(dim=1)'"
     ]

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from netviz_tp import colab
+from netviz_tp.course import setup as colab
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

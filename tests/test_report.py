@@ -2,7 +2,8 @@
 
 import pytest
 
-from netviz_tp import models, report
+from netviz_tp import models
+from netviz_tp.course import report
 
 
 def test_main_writes_every_figure_and_an_html_page(assets, tmp_path, monkeypatch):

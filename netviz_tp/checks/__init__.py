@@ -10,10 +10,10 @@ cell; the hidden part calls them again on other inputs. Printing the verdict is 
 this package, the one exception to the package's no-print rule.
 
 Modules: :mod:`.common` (reference-use detection, comparison, verdicts, the tiny setup) and
-one per practical: :mod:`.saliency`, :mod:`.adversarial`, :mod:`.classvis`.
+one per method module it checks (same names): :mod:`.saliency`, :mod:`.attacks`, :mod:`.featviz`.
 """
 
-from .adversarial import (
+from .attacks import (
     check_fgsm,
     check_fooling,
     check_pgd,
@@ -22,8 +22,8 @@ from .adversarial import (
     fooling_variant,
     pgd_variant,
 )
-from .classvis import check_class_vis_step, check_class_visualization, step_variant
 from .common import ReferenceUsedError, forbid_reference, tiny_setup
+from .featviz import check_class_vis_step, check_class_visualization, step_variant
 from .saliency import check_saliency
 
 __all__ = [

@@ -4,14 +4,16 @@
 an explorer object: display it as the last line of a cell. Its controls and outputs are
 attributes (``ex.model_dd``, ``ex.method_dd``, ``ex.output_image``, ``ex.status``, ...),
 ``ex.widget`` is the top container, and ``ex.wait(timeout)`` blocks until pending work ends.
-Work runs on a background thread; a new request cancels a stale one; errors appear as one
-line (CSS class ``nv-error``) in the widget.
+Modules mirror the method modules they explore: :mod:`.saliency`, :mod:`.attacks`,
+:mod:`.featviz`; shared pieces in :mod:`.common` and :mod:`.pickers`. Work runs on a background
+thread; a new request cancels a stale one; errors appear as one line (CSS class ``nv-error``)
+in the widget.
 """
 
-from .adversarial import AdversarialExplorer, adversarial_explorer
-from .attribution import SaliencyExplorer, saliency_explorer
-from .classvis import ClassVisExplorer, class_vis_explorer
+from .attacks import AdversarialExplorer, adversarial_explorer
 from .common import Explorer
+from .featviz import ClassVisExplorer, class_vis_explorer
+from .saliency import SaliencyExplorer, saliency_explorer
 
 __all__ = [
     "AdversarialExplorer",

@@ -52,7 +52,7 @@ if "google.colab" in sys.modules:  # on Colab only: install the kit (once per se
 
     KIT = "netviz-tp @ git+https://github.com/netviz-tp/netviz-tp@main"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
-from netviz_tp.colab import setup
+from netviz_tp.course.setup import setup
 
 BUDGET = setup(seed=0)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _run(args: argparse.Namespace) -> int:
-    from netviz_tp import report
+    from . import report
 
     page = report.main(args.out, args.model)
     print(f"report written to {page}")
@@ -16,10 +16,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from netviz_tp import release
+    from . import release
+    from .config import Course
 
+    course = Course.load(args.course)
     if args.check:
-        problems = release.check_in_sync(Path(args.course).resolve())
+        problems = release.check_in_sync(course)
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
@@ -30,10 +32,7 @@ def _build(args: argparse.Namespace) -> int:
             return 1
         print("release in sync with the sources")
         return 0
-    from netviz_tp.grading import Course
-
-    course = Course.load(args.course)
-    release.build(course.root)
+    release.build(course)
     folder = course.root / course.release_directory
     written = sorted(
         p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
@@ -45,7 +44,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from netviz_tp.grading import grade
+    from .grading import grade
 
     results = grade(
         args.assignment,

@@ -1,10 +1,11 @@
-"""Student release: ``build(course_dir)`` regenerates ``notebooks/`` from ``solutions/``;
-``check_in_sync(course_dir) -> problems`` says what is stale or leaking (empty when all is well).
+"""Student release: ``build(course)`` regenerates the release (``notebooks/``) from the sources
+(``solutions/``); ``check_in_sync(course) -> problems`` says what is stale or leaking (empty
+when all is well). Folder names come from the :class:`~netviz_tp.course.config.Course`.
 
-The sources are py:percent scripts ``solutions/<assignment>/<name>.py`` (nbgrader metadata in
+The sources are py:percent scripts ``<source>/<assignment>/<name>.py`` (nbgrader metadata in
 their cell headers), paired by jupytext with ``<name>.ipynb``. The build writes each paired
 ``.ipynb`` from its script, runs nbgrader's ``generate_assignment`` (no gradebook: ``--no-db``)
-into ``notebooks/<assignment>/``, gives every cell a stable id (its nbgrader ``grade_id``, else
+into ``<release>/<assignment>/``, gives every cell a stable id (its nbgrader ``grade_id``, else
 its position) and pairs each released notebook with a py:percent script. ``nbgrader_config.py``
 ignores ``*.py`` so the solution script is never copied into the release.
 """
@@ -13,18 +14,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import jupytext
 import nbformat
 
-from . import colab
+from . import setup
+from .config import Course
+from .runner import nbgrader
 
-SOURCE = "solutions"
-RELEASE = "notebooks"
 LEAK_MARKERS = (
     "BEGIN SOLUTION",
     "END SOLUTION",
@@ -38,61 +37,55 @@ _REGION = re.compile(
 )
 
 
-def assignments(course_dir: Path) -> dict[str, list[Path]]:
-    """``{assignment: [source scripts]}``: every ``solutions/<assignment>/*.py``."""
-    root = Path(course_dir) / SOURCE
-    found = {d.name: sorted(d.glob("*.py")) for d in sorted(root.iterdir()) if d.is_dir()}
-    return {name: scripts for name, scripts in found.items() if scripts}
+def scripts(course: Course) -> dict[str, list[Path]]:
+    """``{assignment: [source scripts]}``: every ``<source>/<assignment>/*.py``."""
+    found = {name: sorted(course.source(name).glob("*.py")) for name in course.assignments()}
+    return {name: paths for name, paths in found.items() if paths}
 
 
-def build(course_dir: Path) -> None:
+def build(course: Course) -> None:
     """Write the sources' ``.ipynb`` from their scripts, then regenerate the whole release."""
-    course_dir = Path(course_dir).resolve()
-    for scripts in assignments(course_dir).values():
-        for script in scripts:
+    for paths in scripts(course).values():
+        for script in paths:
             _write_ipynb(jupytext.read(script), script.with_suffix(".ipynb"))
-    _generate(course_dir, course_dir / RELEASE)
+    _generate(course, course.root / course.release_directory)
 
 
-def check_in_sync(course_dir: Path) -> list[str]:
+def check_in_sync(course: Course) -> list[str]:
     """Problems found: a source ``.ipynb`` out of step with its script or holding outputs, a
-    setup cell or badge not generated from :data:`netviz_tp.colab.REPO_URL`, a release that
-    differs from a fresh build, or solution / hidden-test text in the release."""
-    course_dir = Path(course_dir).resolve()
+    setup cell or badge not generated from :data:`netviz_tp.course.setup.REPO_URL`, a release
+    that differs from a fresh build, or solution / hidden-test text in the release."""
     problems: list[str] = []
-    for assignment, scripts in assignments(course_dir).items():
-        for script in scripts:
-            problems += _check_source(course_dir, assignment, script)
+    for assignment, paths in scripts(course).items():
+        for script in paths:
+            problems += _check_source(course, assignment, script)
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = Path(tmp) / RELEASE
-        _generate(course_dir, fresh)
-        problems += _compare_trees(fresh, course_dir / RELEASE)
-    problems += find_leaks(course_dir)
+        fresh = Path(tmp) / course.release_directory
+        _generate(course, fresh)
+        problems += _compare_trees(course, fresh)
+    problems += find_leaks(course)
     return problems
 
 
 # --- generation ----------------------------------------------------------------------------
 
 
-def _generate(course_dir: Path, release_dir: Path) -> None:
-    for assignment in assignments(course_dir):
-        cmd = [
-            sys.executable,
-            "-m",
-            "nbgrader",
+def _generate(course: Course, release_dir: Path) -> None:
+    for assignment in scripts(course):
+        args = [
             "generate_assignment",
             assignment,
             "--force",
             "--no-db",
-            f"--CourseDirectory.root={course_dir}",
+            f"--CourseDirectory.root={course.root}",
             f"--CourseDirectory.release_directory={release_dir}",
             "--log-level=WARN",
         ]
-        done = subprocess.run(cmd, cwd=course_dir, capture_output=True, text=True)
-        if done.returncode != 0:
+        run = nbgrader(course.root, args)
+        if run.code != 0:
             raise RuntimeError(
                 f"nbgrader generate_assignment {assignment} failed "
-                f"(exit {done.returncode}):\n{done.stderr[-3000:]}"
+                f"(exit {run.code}):\n{run.log[-3000:]}"
             )
         for notebook in sorted((release_dir / assignment).glob("*.ipynb")):
             nb = nbformat.read(notebook, as_version=4)
@@ -124,8 +117,8 @@ def _cells(nb) -> list[tuple]:
     return keep
 
 
-def _check_source(course_dir: Path, assignment: str, script: Path) -> list[str]:
-    rel = script.relative_to(course_dir)
+def _check_source(course: Course, assignment: str, script: Path) -> list[str]:
+    rel = script.relative_to(course.root)
     paired = script.with_suffix(".ipynb")
     if not paired.exists():
         return [f"{rel}: no paired {paired.name}; run `netviz-tp build`"]
@@ -136,11 +129,14 @@ def _check_source(course_dir: Path, assignment: str, script: Path) -> list[str]:
     if any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
         problems.append(f"{rel.with_suffix('.ipynb')} stores outputs; clear them")
     text = script.read_text("utf-8")
-    release_path = f"{RELEASE}/{assignment}/{script.with_suffix('.ipynb').name}"
-    if colab.badge(release_path) not in text:
-        problems.append(f"{rel}: the Open-in-Colab badge must be `{colab.badge(release_path)}`")
-    if colab.bootstrap_code() not in text:
-        problems.append(f"{rel}: the setup cell must start with netviz_tp.colab.bootstrap_code()")
+    release_path = f"{course.release_directory}/{assignment}/{script.with_suffix('.ipynb').name}"
+    badge = setup.badge(release_path)
+    if badge not in text:
+        problems.append(f"{rel}: the Open-in-Colab badge must be `{badge}`")
+    if setup.bootstrap_code() not in text:
+        problems.append(
+            f"{rel}: the setup cell must start with netviz_tp.course.setup.bootstrap_code()"
+        )
     return problems
 
 
@@ -153,26 +149,28 @@ def _comparable(path: Path):
     return path.read_bytes()
 
 
-def _compare_trees(fresh: Path, committed: Path) -> list[str]:
+def _compare_trees(course: Course, fresh: Path) -> list[str]:
     def files(root: Path) -> set[str]:
         return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
+    release = course.release_directory
+    committed = course.root / release
     new, old = files(fresh), files(committed) if committed.is_dir() else set()
-    problems = [f"{RELEASE}/{f} is missing; run `netviz-tp build`" for f in sorted(new - old)]
-    problems += [f"{RELEASE}/{f} is not generated by the build" for f in sorted(old - new)]
+    problems = [f"{release}/{f} is missing; run `netviz-tp build`" for f in sorted(new - old)]
+    problems += [f"{release}/{f} is not generated by the build" for f in sorted(old - new)]
     for f in sorted(new & old):
         if _comparable(fresh / f) != _comparable(committed / f):
-            problems.append(f"{RELEASE}/{f} is out of date; run `netviz-tp build`")
+            problems.append(f"{release}/{f} is out of date; run `netviz-tp build`")
     return problems
 
 
-def solution_lines(course_dir: Path) -> set[str]:
+def solution_lines(course: Course) -> set[str]:
     """Distinctive lines of the solution and hidden-test regions of every source (at least 20
     characters, and found nowhere else in the sources)."""
     lines: set[str] = set()
     outside: set[str] = set()
-    for scripts in assignments(course_dir).values():
-        for script in scripts:
+    for paths in scripts(course).values():
+        for script in paths:
             text = script.read_text("utf-8")
             for match in _REGION.finditer(text):
                 lines.update(
@@ -186,18 +184,17 @@ def _bare(line: str) -> str:
     return line.strip().removeprefix("#").strip()
 
 
-def find_leaks(course_dir: Path) -> list[str]:
-    """Solution or hidden-test text found in the release under ``notebooks/``."""
-    course_dir = Path(course_dir)
-    secrets = solution_lines(course_dir)
+def find_leaks(course: Course) -> list[str]:
+    """Solution or hidden-test text found in the release (``notebooks/``)."""
+    secrets = solution_lines(course)
     problems = []
-    for path in sorted((course_dir / RELEASE).rglob("*")):
+    for path in sorted((course.root / course.release_directory).rglob("*")):
         if not path.is_file() or path.suffix not in (".ipynb", ".py"):
             continue
         text = path.read_text("utf-8")
         if path.suffix == ".ipynb":
             text = "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
-        rel = path.relative_to(course_dir)
+        rel = path.relative_to(course.root)
         problems += [f"{rel} contains {m!r}" for m in LEAK_MARKERS if m in text]
         found = {_bare(line) for line in text.splitlines()} & secrets
         problems += [f"{rel} contains solution text: {line!r}" for line in sorted(found)]

@@ -6,33 +6,29 @@ One command grades a class with nbgrader's own autograde and its real gradebook:
    temporary directory; ``nbgrader generate_assignment`` registers the assignment and its
    cells in a fresh gradebook and produces the release, the reference for repairs;
 2. per student, in a copy of that course: the submission is repaired
-   (:mod:`netviz_tp.submissions`: lost metadata, duplicated, moved, deleted cells), then
+   (:mod:`netviz_tp.course.submissions`: lost metadata, duplicated, moved, deleted cells), then
    ``nbgrader autograde`` and ``nbgrader generate_feedback`` run in a subprocess with
    ``NETVIZ_TP_FAST=1``, a per-cell timeout (nbgrader's ``Execute.timeout``; errors and
    timed-out cells do not stop the notebook) and a per-submission wall clock. A submission
    that cannot be graded gets score 0 and the reason in the ``error`` column; the batch goes
    on. Students run in parallel with ``jobs``.
 
-grades.csv, its columns and the page of an ungraded submission: :mod:`netviz_tp.grades_csv`.
+grades.csv, its columns and the page of an ungraded submission: :mod:`netviz_tp.course.grades_csv`;
+the course layout: :class:`~netviz_tp.course.config.Course`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from netviz_tp.grades_csv import (
+from .config import CONFIG, Course, GradingError
+from .grades_csv import (
     StudentResult,
     cell_columns,
     failure_page,
@@ -41,124 +37,44 @@ from netviz_tp.grades_csv import (
     total_points,
     write_csv,
 )
-from netviz_tp.submissions import GradingError, collect_submissions, repair
+from .runner import nbgrader, nbgrader_env
+from .submissions import collect_submissions, repair
 
-CONFIG = "nbgrader_config.py"
 _IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
 
 
-@dataclass
-class Course:
-    """A course directory and where its assignments' sources live."""
-
-    root: Path
-    source_directory: str
-    release_directory: str = "release"
-
-    @classmethod
-    def load(cls, root: str | os.PathLike) -> Course:
-        """Read ``root/nbgrader_config.py`` (traitlets) for the source directory name."""
-        from traitlets.config.loader import PyFileConfigLoader
-
-        root = Path(root).resolve()
-        if not (root / CONFIG).is_file():
-            raise GradingError(f"{root} is not an nbgrader course: no {CONFIG} (use --course DIR)")
-        config = PyFileConfigLoader(CONFIG, path=str(root)).load_config()
-        settings = config.CourseDirectory
-        source = settings.get("source_directory", "source")
-        return cls(root, str(source), str(settings.get("release_directory", "release")))
-
-    def assignments(self) -> list[str]:
-        """Names of the assignment folders under the source directory."""
-        source = self.root / self.source_directory
-        return sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []
-
-    def source(self, assignment: str) -> Path:
-        """The source folder of an assignment; unknown names get a suggestion."""
-        folder = self.root / self.source_directory / assignment
-        if not folder.is_dir() or Path(assignment).name != assignment or assignment[:1] == ".":
-            known = self.assignments()
-            close = difflib.get_close_matches(assignment, known, n=1, cutoff=0.4)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise GradingError(
-                f"unknown assignment {assignment!r} in {self.root}{hint} "
-                f"(known: {', '.join(known) or 'none'})"
-            )
-        return folder
-
-
-def _write_config(course: Course, root: Path, cell_timeout: int) -> None:
+def _private_copy(course: Course, root: Path, cell_timeout: int) -> Course:
+    """Write the nbgrader_config.py of a private working copy of ``course`` at ``root``."""
+    private = course.moved(root)
     text = (course.root / CONFIG).read_text()
     root.mkdir(parents=True, exist_ok=True)
     (root / CONFIG).write_text(
-        f"{text}\n\n# netviz-tp grade: private working copy\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
+        f"{text}\n\n# netviz-tp grade: private working copy\n{private.folder_settings()}"
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(root / 'gradebook.db')!r}\n"
-        f"c.CourseDirectory.source_directory = {course.source_directory!r}\n"
-        f'c.CourseDirectory.release_directory = "release"\n'
         f"c.Execute.timeout = {int(cell_timeout)}\n"
         "c.OverwriteCells.add_missing_cells = False\n"
     )
+    return private
 
 
 def _env(jobs: int) -> dict[str, str]:
-    """The subprocess environment: fast notebooks, nbgrader's `alembic` on PATH, and one
-    share of the CPU cores per parallel job (torch threads would otherwise oversubscribe)."""
-    env = dict(os.environ, NETVIZ_TP_FAST="1", PYTHONUNBUFFERED="1")
+    """The subprocess environment: fast notebooks, and one share of the CPU cores per
+    parallel job (torch threads would otherwise oversubscribe)."""
+    env = nbgrader_env(NETVIZ_TP_FAST="1", PYTHONUNBUFFERED="1")
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
-
-
-def _kill_tree(pid: int) -> None:
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-        procs = [*parent.children(recursive=True), parent]
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(procs, timeout=10)
-
-
-def _nbgrader(root: Path, args: list[str], timeout: float, env: dict, seconds: dict) -> tuple:
-    """Run ``nbgrader ARGS`` in ``root``; returns (exit code, log), code -1 when over
-    ``timeout`` (the whole process tree is killed); records the wall time in ``seconds``."""
-    start = time.perf_counter()
-    cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.Popen(
-        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        log, _ = proc.communicate(timeout=timeout)
-        code = proc.returncode
-    except subprocess.TimeoutExpired:
-        _kill_tree(proc.pid)
-        log, _ = proc.communicate()
-        code = -1
-    seconds[args[0]] = time.perf_counter() - start
-    return code, log
-
-
-def _last_error(log: str) -> str:
-    errors = [line.split("]", 1)[-1].strip() for line in log.splitlines() if "| ERROR]" in line]
-    return errors[-1] if errors else (log.strip().splitlines() or ["no output"])[-1]
 
 
 def _prepare(course: Course, assignment: str, work: Path, cell_timeout: int, env: dict) -> dict:
     """Register the assignment in a fresh gradebook; returns {notebook: release notebook}."""
-    base = work / "_course"
-    _write_config(course, base, cell_timeout)
-    dest = base / course.source_directory / assignment
+    base = _private_copy(course, work / "_course", cell_timeout)
+    dest = base.root / base.source_directory / assignment
     shutil.copytree(course.source(assignment), dest, ignore=_IGNORE)
-    code, log = _nbgrader(base, ["generate_assignment", assignment, "--force"], 600, env, {})
-    release = base / "release" / assignment
-    if code != 0:
-        raise GradingError(f"nbgrader generate_assignment {assignment} failed: {_last_error(log)}")
-    notebooks = {p.stem: nbformat.read(p, as_version=4) for p in sorted(release.glob("*.ipynb"))}
+    run = nbgrader(base.root, ["generate_assignment", assignment, "--force"], timeout=600, env=env)
+    if run.code != 0:
+        raise GradingError(f"nbgrader generate_assignment {assignment} failed: {run.last_error()}")
+    release = sorted(base.release(assignment).glob("*.ipynb"))
+    notebooks = {p.stem: nbformat.read(p, as_version=4) for p in release}
     if not notebooks:
         raise GradingError(f"assignment {assignment!r} has no notebook in {dest}")
     return notebooks
@@ -181,8 +97,8 @@ def _grade_student(job: dict) -> StudentResult:
     result = StudentResult(student, max_score=job["max_score"])
     root = job["work"] / "students" / student
     shutil.copytree(job["work"] / "_course", root)
-    _write_config(job["course"], root, job["cell_timeout"])
-    target = root / "submitted" / student / assignment
+    private = _private_copy(job["course"], root, job["cell_timeout"])
+    target = root / private.submitted_directory / student / assignment
     target.mkdir(parents=True)
     try:
         for nb, path in files.items():
@@ -192,25 +108,25 @@ def _grade_student(job: dict) -> StudentResult:
     except Exception as exc:  # any unreadable notebook: that student only, recorded in the CSV
         return mark_failed(result, columns, f"unreadable notebook: {type(exc).__name__}: {exc}")
     args = [assignment, "--student", student, "--force"]
-    code, log = _nbgrader(
-        root, ["autograde", *args], job["wall_timeout"], job["env"], result.seconds
-    )
+    run = nbgrader(root, ["autograde", *args], timeout=job["wall_timeout"], env=job["env"])
+    result.seconds["autograde"] = run.seconds
     logs = out / "logs"
-    (logs / f"{student}.log").write_text(log)
-    if code != 0:
+    (logs / f"{student}.log").write_text(run.log)
+    if run.code != 0:
         reason = (
             f"timed out after {job['wall_timeout']:g} s (whole submission)"
-            if code == -1
-            else f"autograde failed: {_last_error(log)}"
+            if run.code == -1
+            else f"autograde failed: {run.last_error()}"
         )
         return mark_failed(result, columns, reason)
     result.max_score = 0.0
     read_grades(root, assignment, result, columns)
-    code, log = _nbgrader(root, ["generate_feedback", *args], 600, job["env"], result.seconds)
-    (logs / f"{student}.log").write_text((logs / f"{student}.log").read_text() + log)
-    if code != 0:
-        result.error = f"generate_feedback failed: {_last_error(log)}"
-    for page in sorted((root / "feedback" / student / assignment).glob("*.html")):
+    run = nbgrader(root, ["generate_feedback", *args], timeout=600, env=job["env"])
+    result.seconds["generate_feedback"] = run.seconds
+    (logs / f"{student}.log").write_text((logs / f"{student}.log").read_text() + run.log)
+    if run.code != 0:
+        result.error = f"generate_feedback failed: {run.last_error()}"
+    for page in sorted((root / private.feedback_directory / student / assignment).glob("*.html")):
         dest = out / "feedback" / student / page.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(page, dest)

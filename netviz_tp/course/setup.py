@@ -1,21 +1,25 @@
 """Notebook setup: ``setup() -> Budget`` (device, iteration counts, cache, seed), Colab or local.
 
-The repository URL lives here and only here (:data:`REPO_URL`): the Open-in-Colab badges and
-the install line of every notebook's setup cell are generated from it (:func:`badge`,
-:func:`bootstrap_code`), and ``netviz_tp.release.check_in_sync`` checks that they match.
-On Colab (detected by ``"google.colab" in sys.modules``) the setup cell pip-installs the kit
-from the repository; elsewhere nothing is installed. The budget sizes every knob of a
-notebook's ``parameters`` cell: ``NETVIZ_TP_FAST=1`` (CI, grading) gives tiny values, a
-machine without GPU reduced ones, a GPU the course's values.
+Every notebook's setup cell runs ``from netviz_tp.course.setup import setup``: this module
+imports only the standard library (and torch when :func:`setup` runs), never the
+instructor's ``[course]`` dependencies. The repository URL lives here and only here
+(:data:`REPO_URL`): the Open-in-Colab badges and the install line of every setup cell are
+generated from it (:func:`badge`, :func:`bootstrap_code`), and
+``netviz_tp.course.release.check_in_sync`` checks that they match. On Colab
+(:func:`netviz_tp.settings.in_colab`) the setup cell pip-installs the kit from the
+repository; elsewhere nothing is installed. The budget sizes every knob of a notebook's
+``parameters`` cell: ``NETVIZ_TP_FAST=1`` (CI, grading) gives tiny values, a machine without
+GPU reduced ones, a GPU the course's values.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from .. import settings
+from ..settings import in_colab
 
 REPO_URL = "https://github.com/netviz-tp/netviz-tp"
 """The kit's public repository: badges and the Colab install line are generated from it."""
@@ -23,13 +27,6 @@ REPO_URL = "https://github.com/netviz-tp/netviz-tp"
 BRANCH = "main"
 PIP_SPEC = f"netviz-tp @ git+{REPO_URL}@{BRANCH}"
 COLAB_BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
-FAST_ENV = "NETVIZ_TP_FAST"
-CACHE_ENV = "NETVIZ_TP_CACHE"
-
-
-def in_colab() -> bool:
-    """True inside a Google Colab kernel."""
-    return "google.colab" in sys.modules
 
 
 def colab_url(notebook_path: str) -> str:
@@ -95,10 +92,10 @@ _SIZES = {
 
 
 def budget(*, fast: bool | None = None, gpu: bool | None = None) -> Budget:
-    """The budget for this machine: ``fast`` defaults to ``NETVIZ_TP_FAST=1``, ``gpu`` to
-    ``torch.cuda.is_available()``."""
+    """The budget for this machine: ``fast`` defaults to :func:`netviz_tp.settings.fast`
+    (``NETVIZ_TP_FAST``), ``gpu`` to ``torch.cuda.is_available()``."""
     if fast is None:
-        fast = os.environ.get(FAST_ENV, "") not in ("", "0")
+        fast = settings.fast()
     if gpu is None:
         gpu = _has_gpu()
     mode = "fast" if fast else ("gpu" if gpu else "cpu")
@@ -111,20 +108,9 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def cache_dir() -> Path:
-    """Where data and weights are cached: ``$NETVIZ_TP_CACHE``, else on Colab the mounted
-    Google Drive (it survives the session) or ``/content/netviz_tp_cache``, else
-    ``~/.cache/netviz_tp``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    drive = Path("/content/drive/MyDrive")
-    if in_colab():
-        return drive / "netviz_tp_cache" if drive.is_dir() else Path("/content/netviz_tp_cache")
-    return Path.home() / ".cache" / "netviz_tp"
-
-
 def setup(*, seed: int = 0, fast: bool | None = None, gpu: bool | None = None) -> Budget:
-    """Prepare a notebook: seed everything, point the caches at :func:`cache_dir`, warn about a
+    """Prepare a notebook: seed everything, point the caches at
+    :func:`netviz_tp.settings.cache_dir`, warn about a
     missing GPU, and return the :class:`Budget` that sizes the ``parameters`` cell.
 
     Prints one status line (and a warning on Colab without GPU).
@@ -134,17 +120,16 @@ def setup(*, seed: int = 0, fast: bool | None = None, gpu: bool | None = None) -
     random.seed(seed)
     torch.manual_seed(seed)
     chosen = budget(fast=fast, gpu=gpu)
-    cache = cache_dir()
+    cache = settings.cache_dir()
     if in_colab():
-        cache.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault(CACHE_ENV, str(cache))
+        os.environ.setdefault(settings.CACHE, str(cache))
         os.environ.setdefault("TORCH_HOME", str(cache / "torch"))
         if chosen.mode == "cpu":
             print(
                 "⚠ No GPU: iteration counts are reduced. For the course's values choose "
                 "Runtime > Change runtime type > T4 GPU, then run the notebook again."
             )
-    from . import __version__
+    from .. import __version__
 
     print(
         f"netviz-tp {__version__} | device: {chosen.device} | budget: {chosen.mode} "

@@ -38,9 +38,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-
-class GradingError(RuntimeError):
-    """A problem with the grading inputs (course, assignment, submissions folder)."""
+from .config import GradingError
 
 
 def collect_submissions(folder: str | os.PathLike, notebooks: list[str]) -> dict[str, dict]:

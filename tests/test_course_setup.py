@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netviz_tp import colab
+from netviz_tp.course import setup as colab
 
 ROOT = Path(__file__).resolve().parents[1]
 

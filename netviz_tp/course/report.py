@@ -7,15 +7,14 @@ Used by ``make run`` / ``netviz-tp run``.
 from __future__ import annotations
 
 import html
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from . import attacks, data, featviz, models, plot, saliency
-from .validate import device_of
+from .. import attacks, data, featviz, models, plot, saliency, settings
+from ..validate import device_of
 
 #: Classes of the course's class-visualisation demo: tarantula, gorilla, oboe, hourglass,
 #: Yorkshire terrier.
@@ -38,11 +37,12 @@ def main(out_dir: str | Path = "outputs", model_name: str = "auto") -> Path:
 
     ``model_name="auto"`` takes SqueezeNet 1.1 (the course's network) when its weights can be
     had, else the offline EfficientNet-Lite0, and adds VGG16's saliency maps when its weights
-    are available. ``NETVIZ_TP_FAST=1`` shrinks iteration counts for a quick smoke run.
+    are available. ``NETVIZ_TP_FAST`` (:func:`netviz_tp.settings.fast`) shrinks iteration
+    counts for a quick smoke run.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fast = os.environ.get("NETVIZ_TP_FAST") == "1"
+    fast = settings.fast()
     notes: list[str] = []
     model = _main_model(model_name, notes)
     course = data.load_imagenet_val()

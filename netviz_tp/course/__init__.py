@@ -1,0 +1,10 @@
+"""The instructor's side of the kit; the optional ``[course]`` dependencies are imported here only.
+
+Modules (imported on demand: this file imports none of them, so nothing heavy loads with it):
+:mod:`.setup` (the notebooks' setup cell: Colab or local budgets, badges, ``REPO_URL``; light,
+imported by every student notebook), :mod:`.config` (``Course``: nbgrader_config.py and the
+folder names), :mod:`.runner` (the one nbgrader subprocess runner), :mod:`.release` (build and
+check the student release), :mod:`.submissions` (find and repair handed-in notebooks),
+:mod:`.grading` (autograde a class), :mod:`.grades_csv` (grade rows and grades.csv),
+:mod:`.report` (the main job of ``make run``), :mod:`.cli` (the ``netviz-tp`` command).
+"""
