@@ -78,12 +78,12 @@ def course_run(model, net, z0: torch.Tensor, steps: int) -> torch.Tensor:
         model.std.flatten().cpu().numpy(),
         z0,
         random.Random(0),
-        l2_reg=preset["l2"],
-        learning_rate=preset["lr"],
+        l2_reg=preset.l2,
+        learning_rate=preset.lr,
         num_iterations=steps,
-        blur_every=preset["blur_every"],
-        blur_width=preset["blur_sigma"],
-        max_jitter=preset["jitter"],
+        blur_every=preset.blur_every,
+        blur_width=preset.blur_sigma,
+        max_jitter=preset.jitter,
     )
     return model.denormalize(z).clamp(0, 1)
 

@@ -10,6 +10,7 @@ normalised image as the course does and reproduce its loop step for step.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import random
@@ -22,11 +23,47 @@ from tqdm.auto import tqdm
 from .hooks import capture
 from .validate import as_target, check_images, check_model, device_of
 
-_REGULARISERS = dict(blur_sigma=0.5, blur_every=10, jitter=16)
-PRESETS: dict[str, dict] = {
-    "pixels": dict(space="pixels", lr=0.3, steps=200, l2=0.01, **_REGULARISERS),  # ours
-    "rdfia": dict(space="normalized", lr=5.0, steps=200, l2=1e-3, **_REGULARISERS),
-    "cs231n": dict(space="normalized", lr=25.0, steps=100, l2=1e-3, **_REGULARISERS),
+
+@dataclass(frozen=True)
+class VisSettings:
+    """The knobs of the visualisation loop (:func:`class_visualization`), one frozen value.
+
+    Fields: ``space`` the optimised variable, ``"pixels"`` (``x``) or ``"normalized"`` (the
+    course's ``z = (x - mean) / std``); ``lr`` the ascent step of eq. (4); ``steps``; ``l2``
+    the weight of the penalty ``l2 ||v||^2`` of eq. (3); ``blur_sigma`` (pixels) and
+    ``blur_every`` (steps) the periodic Gaussian blur (``0`` in either: never blur);
+    ``jitter`` the largest random roll in pixels (``0``: never); ``clamp`` keep valid pixels
+    after each step. The defaults are the preset ``"pixels"``; override a preset with
+    ``dataclasses.replace(PRESETS["rdfia"], lr=2.0)``.
+    """
+
+    space: str = "pixels"
+    lr: float = 0.3
+    steps: int = 200
+    l2: float = 0.01
+    blur_sigma: float = 0.5
+    blur_every: int = 10
+    jitter: int = 16
+    clamp: bool = True
+
+    def __post_init__(self) -> None:
+        if self.space not in ("pixels", "normalized"):
+            raise ValueError(f'space must be "pixels" or "normalized", got {self.space!r}')
+        for name in ("steps", "blur_every", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+            object.__setattr__(self, name, int(value))  # 10.0 from a slider -> 10
+        for name in ("lr", "l2", "blur_sigma"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+PRESETS: dict[str, VisSettings] = {
+    "pixels": VisSettings(),  # ours
+    "rdfia": VisSettings(space="normalized", lr=5.0, steps=200, l2=1e-3),
+    "cs231n": VisSettings(space="normalized", lr=25.0, steps=100, l2=1e-3),
 }
 """Named settings of :func:`class_visualization`: the course's (RDFIA 3-b, CS231n), on the
 normalised image ``z``, and ours, ``"pixels"``, on pixels. Since ``x = mean + std * z``, a
@@ -35,12 +72,49 @@ is about rdfia's lr 5. The L2 term pulls towards black rather than towards the m
 so images are darker; l2 0.01 (a pull of ``2 * lr * l2 = 0.6%`` per step, rdfia's is 1%) was
 chosen on SqueezeNet: tarantula, gorilla and oboe all reached softmax >= 0.99 from noise
 (rdfia: the oboe became a cornet), with cleaner images than l2 0.003-0.005 (brighter but
-noisier, oboe lost) or 0 (saturated noise)."""
+noisier, oboe lost) or 0 (saturated noise). All three blur with sigma 0.5 every 10 steps and
+jitter by up to 16 pixels, as the course does."""
 
-_COURSE_NAMES = dict(
+COURSE_NAMES = dict(
     l2_reg="l2", learning_rate="lr", num_iterations="steps", blur_width="blur_sigma",
     max_jitter="jitter",
 )  # fmt: skip
+"""The course's keyword names of :class:`VisSettings` fields (``create_class_visualization``)."""
+
+
+def vis_settings(preset: str | VisSettings | None = None, **overrides) -> VisSettings:
+    """A preset (a name of :data:`PRESETS` or a :class:`VisSettings`) with some fields replaced.
+
+    ``overrides`` are :class:`VisSettings` fields; a None value keeps the preset's. Without a
+    preset: ``"rdfia"`` when ``space="normalized"`` is asked, else ``"pixels"``.
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if preset is None:
+        preset = "rdfia" if overrides.get("space") == "normalized" else "pixels"
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            close = difflib.get_close_matches(preset, PRESETS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise KeyError(f"unknown preset {preset!r}; {hint}presets are {sorted(PRESETS)}")
+        preset = PRESETS[preset]
+    if not isinstance(preset, VisSettings):
+        raise TypeError(f"preset must be a name or a VisSettings, got {type(preset).__name__}")
+    knobs = [f.name for f in dataclasses.fields(VisSettings)]
+    unknown = sorted(set(overrides) - set(knobs))
+    if unknown:
+        raise TypeError(f"unknown keyword(s) {unknown}; knobs are {knobs}")
+    return dataclasses.replace(preset, **overrides)
+
+
+def course_knobs(kwargs: dict) -> dict:
+    """The course's keywords (``l2_reg``, ``learning_rate``, ``num_iterations``, ``blur_width``,
+    ``max_jitter``; ``None`` turning blur or jitter off) as :class:`VisSettings` fields; other
+    keywords pass through unchanged."""
+    knobs = {COURSE_NAMES.get(k, k): v for k, v in kwargs.items()}
+    for name in ("blur_every", "jitter"):
+        if name in knobs and knobs[name] is None:
+            knobs[name] = 0
+    return knobs
 
 
 @dataclass(frozen=True)
@@ -51,13 +125,14 @@ class VisResult:
     class, or the channel, of each image); ``scores [steps_run, N]``: the objective (class
     score, or mean channel activation) of each image at each step, measured on the jittered
     image before that step's update; ``steps_run``: the steps done (fewer than asked when the
-    callback stopped the loop).
+    callback stopped the loop); ``settings``: the :class:`VisSettings` used.
     """
 
     x: torch.Tensor
     target: torch.Tensor
     scores: torch.Tensor
     steps_run: int
+    settings: VisSettings
 
 
 # --- transforms and regularisers ----------------------------------------------------------
@@ -147,20 +222,13 @@ def class_visualization(
     model,
     target,
     *,
-    preset: str | None = None,
-    space: str | None = None,
-    lr: float | None = None,
-    steps: int | None = None,
-    l2: float | None = None,
-    blur_sigma: float | None = None,
-    blur_every: int | None = None,
-    jitter: int | None = None,
-    clamp: bool = True,
+    preset: str | VisSettings | None = None,
     init_img: torch.Tensor | None = None,
     seed: int = 0,
     callback: Callable | None = None,
     callback_every: int = 1,
     progress: bool = False,
+    **knobs,
 ) -> VisResult:
     """Generate images that the model scores highly for a class, by regularised gradient ascent.
 
@@ -176,13 +244,11 @@ def class_visualization(
         model: a :class:`~netviz_tp.models.Classifier`.
         target: a class index or name for every image, or one per image (a list: the images
             are optimised together, each for its own class).
-        preset: ``"pixels"``, ``"rdfia"`` or ``"cs231n"`` (see :data:`PRESETS`); the default
-            is the preset of ``space``: ``"pixels"``, or ``"rdfia"`` for ``"normalized"``.
-            The knobs below left at None take the preset's value.
-        space, lr, steps, l2, blur_sigma, blur_every, jitter: the loop's knobs; ``l2``
-            penalises ``v``; ``blur_every=0`` or ``blur_sigma=0`` never blurs, ``jitter=0``
-            never rolls.
-        clamp: clamp to valid pixels after each step (default True).
+        preset: ``"pixels"``, ``"rdfia"``, ``"cs231n"`` (see :data:`PRESETS`) or any
+            :class:`VisSettings`; the default is the preset of ``space``: ``"pixels"``, or
+            ``"rdfia"`` for ``"normalized"``.
+        knobs: fields of :class:`VisSettings` replacing the preset's (``lr=2.0``,
+            ``steps=50``...; None keeps the preset's value), see :func:`vis_settings`.
         init_img: pixels ``[N, C, H, W]`` in ``[0, 1]`` to start from; default noise
             ``torch.randn`` from ``torch.Generator().manual_seed(seed)`` taken as ``z`` (in
             pixel space mapped to pixels and clipped to ``[0, 1]``). The course draws it from
@@ -206,15 +272,13 @@ def class_visualization(
     check_model(model)
     init_img = None if init_img is None else check_images(init_img, model)
     target = as_target(target, _batch_size(target, init_img), model)
-    loop = dict(
-        preset=preset, space=space, lr=lr, steps=steps, l2=l2, blur_sigma=blur_sigma,
-        blur_every=blur_every, jitter=jitter, clamp=clamp, seed=seed, callback=callback,
-        callback_every=callback_every, progress=progress,
-    )  # fmt: skip
-    return _ascend(model, class_score(target), target, init_img, **loop)
+    run = dict(seed=seed, callback=callback, callback_every=callback_every, progress=progress)
+    return _ascend(model, class_score(target), target, init_img, preset, **run, **knobs)
 
 
-def channel_visualization(model, layer, channel, **knobs) -> VisResult:
+def channel_visualization(
+    model, layer, channel, *, preset=None, init_img: torch.Tensor | None = None, **options
+) -> VisResult:
     """Generate images that excite one channel of a layer: :func:`class_visualization` with
     the mean activation of that channel as the objective.
 
@@ -225,16 +289,16 @@ def channel_visualization(model, layer, channel, **knobs) -> VisResult:
         model: a :class:`~netviz_tp.models.Classifier`.
         layer: a name from ``model.layers`` (e.g. ``"features.7"``) or one of its modules.
         channel: the channel for every image, or one per image.
-        knobs: every keyword of :func:`class_visualization` (preset, lr, steps, init_img...).
+        preset, init_img, options: as :func:`class_visualization` (``seed``, ``callback``,
+            ``progress``, the :class:`VisSettings` fields...).
 
     Shape: as :func:`class_visualization`; ``VisResult.target`` holds the channels.
     """
     check_model(model)
-    init_img = knobs.pop("init_img", None)
     init_img = None if init_img is None else check_images(init_img, model)
     channel = as_target(channel, _batch_size(channel, init_img)).to(device_of(model))
     with capture(model, layer) as rec:
-        return _ascend(model, channel_mean(rec, channel), channel, init_img, **knobs)
+        return _ascend(model, channel_mean(rec, channel), channel, init_img, preset, **options)
 
 
 def _batch_size(target, init_img: torch.Tensor | None) -> int:
@@ -250,25 +314,23 @@ def _ascend(
     objective,
     target: torch.Tensor,
     init_img: torch.Tensor | None,
+    preset: str | VisSettings | None,
     *,
-    preset: str | None = None,
-    space: str | None = None,
-    clamp: bool = True,
     seed: int = 0,
     callback: Callable | None = None,
     callback_every: int = 1,
     progress: bool = False,
-    **overrides,
+    **knobs,
 ) -> VisResult:
     """The one loop (see :func:`class_visualization`) for any ``objective(output) -> [N]``."""
-    knobs = _settings(preset, space, overrides)
+    settings = vis_settings(preset, **knobs)
     if callback_every < 1:
         raise ValueError(f"callback_every must be a positive integer, got {callback_every!r}")
-    normalized = knobs["space"] == "normalized"
+    normalized = settings.space == "normalized"
     forward, to_pixels, lo, hi = _parametrisation(model, normalized)
     v = _start(model, init_img, len(target), normalized, seed)
-    lr, l2, shake, steps = knobs["lr"], knobs["l2"], knobs["jitter"], knobs["steps"]
-    blur_every = knobs["blur_every"] if knobs["blur_sigma"] > 0 else 0
+    lr, l2, shake, steps = settings.lr, settings.l2, settings.jitter, settings.steps
+    blur_every = settings.blur_every if settings.blur_sigma > 0 else 0
     rng = random.Random(seed)
     scores = torch.empty(steps, len(target), device=v.device)
     step = -1
@@ -281,16 +343,16 @@ def _ascend(
             (grad,) = torch.autograd.grad(loss, shifted)
         with torch.no_grad():
             v.add_(jitter(grad.mul_(lr), -ox, -oy))  # eq. (4)
-            if clamp:
+            if settings.clamp:
                 v.clamp_(lo, hi)
             if blur_every and step % blur_every == 0:
-                v = gaussian_blur(v, knobs["blur_sigma"])
+                v = gaussian_blur(v, settings.blur_sigma)
             scores[step] = score
             due = callback is not None and (step % callback_every == 0 or step == steps - 1)
             if due and callback(step, _pixels(to_pixels, v), scores[step]):
                 break
     x = _pixels(to_pixels, v)
-    return VisResult(x=x, target=target, scores=scores[: step + 1], steps_run=step + 1)
+    return VisResult(x, target, scores[: step + 1], step + 1, settings)
 
 
 @torch.no_grad()
@@ -317,34 +379,6 @@ def _parametrisation(model, normalized: bool):
     return network, model.denormalize, model.normalize(zeros), model.normalize(zeros + 1)
 
 
-def _settings(preset: str | None, space: str | None, overrides: dict) -> dict:
-    """The knobs: the preset's (default: the one of ``space``) updated by the explicit ones."""
-    if space not in (None, "pixels", "normalized"):
-        raise ValueError(f'space must be "pixels" or "normalized", got {space!r}')
-    if preset is None:
-        preset = "rdfia" if space == "normalized" else "pixels"
-    if preset not in PRESETS:
-        close = difflib.get_close_matches(str(preset), PRESETS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise KeyError(f"unknown preset {preset!r}; {hint}presets are {sorted(PRESETS)}")
-    unknown = set(overrides) - set(PRESETS[preset])
-    if unknown:
-        raise TypeError(
-            f"unknown keyword(s) {sorted(unknown)}; knobs are {sorted(PRESETS[preset])}"
-        )
-    knobs = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    if space is not None:
-        knobs["space"] = space
-    for name in ("steps", "blur_every", "jitter"):
-        if int(knobs[name]) != knobs[name] or knobs[name] < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {knobs[name]!r}")
-        knobs[name] = int(knobs[name])
-    for name in ("lr", "l2", "blur_sigma"):
-        if not math.isfinite(knobs[name]) or knobs[name] < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {knobs[name]!r}")
-    return knobs
-
-
 def _start(model, init_img, n: int, normalized: bool, seed: int) -> torch.Tensor:
     """The starting ``v``: the given pixels, or seeded normal noise as ``z`` (see docstring)."""
     if init_img is not None:
@@ -357,17 +391,14 @@ def _start(model, init_img, n: int, normalized: bool, seed: int) -> torch.Tensor
 def create_class_visualization(target_y, model, init_img=None, **kwargs) -> torch.Tensor:
     """Course alias of :func:`class_visualization` with the ``"rdfia"`` preset by default.
 
-    Takes the course's keyword names (``l2_reg``, ``learning_rate``, ``num_iterations``,
-    ``blur_every``, ``blur_width``, ``max_jitter``, ``clamp``; ``None`` turns blur or jitter
-    off) as well as the package's. ``init_img`` is pixels ``[1, 3, H, W]`` in ``[0, 1]``
+    Takes the course's keyword names (:func:`course_knobs`: ``l2_reg``, ``learning_rate``,
+    ``num_iterations``, ``blur_every``, ``blur_width``, ``max_jitter``, ``clamp``) as well as
+    the package's. ``init_img`` is pixels ``[1, 3, H, W]`` in ``[0, 1]``
     (the course passed ``preprocess(img)``; the model here normalises itself).
 
     Shape: returns pixels ``[1, 3, H, W]`` in ``[0, 1]``. The course's ``deprocess`` also
     stretched each image to the full range for display; this returns what the model sees.
     """
-    knobs = {_COURSE_NAMES.get(k, k): v for k, v in kwargs.items()}
-    for name in ("blur_every", "jitter"):
-        if name in knobs and knobs[name] is None:
-            knobs[name] = 0
+    knobs = course_knobs(kwargs)
     knobs.setdefault("preset", "rdfia")
     return class_visualization(model, target_y, init_img=init_img, **knobs).x

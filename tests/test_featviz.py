@@ -4,6 +4,7 @@ the behaviour of the real SqueezeNet."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -14,11 +15,13 @@ from scipy.ndimage import gaussian_filter1d
 
 from netviz_tp.featviz import (
     PRESETS,
+    VisSettings,
     channel_visualization,
     class_visualization,
     create_class_visualization,
     gaussian_blur,
     jitter,
+    vis_settings,
 )
 
 COURSE_KNOBS = {  # the course's keyword names for each preset
@@ -262,10 +265,29 @@ def test_channel_errors_and_hooks_removed(tiny):
 
 def test_presets_table():
     assert set(PRESETS) >= {"pixels", "rdfia", "cs231n"}
-    assert PRESETS["rdfia"] == dict(
+    assert PRESETS["rdfia"] == VisSettings(
         space="normalized", lr=5.0, steps=200, l2=1e-3, blur_sigma=0.5, blur_every=10, jitter=16
     )
-    assert PRESETS["cs231n"] == {**PRESETS["rdfia"], "lr": 25.0, "steps": 100}
+    assert PRESETS["cs231n"] == dataclasses.replace(PRESETS["rdfia"], lr=25.0, steps=100)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PRESETS["rdfia"].lr = 1.0
+
+
+def test_settings_are_one_value_overridden_by_replacement(tiny):
+    mine = vis_settings("cs231n", steps=3, jitter=None)  # None keeps the preset's value
+    assert mine == dataclasses.replace(PRESETS["cs231n"], steps=3)
+    assert vis_settings(space="normalized") == PRESETS["rdfia"]
+    assert vis_settings(blur_every=4.0).blur_every == 4  # a slider's float, as an int
+    by_value = class_visualization(tiny, 2, preset=mine)
+    by_name = class_visualization(tiny, 2, preset="cs231n", steps=3)
+    assert by_value.settings == by_name.settings == mine
+    assert torch.equal(by_value.x, by_name.x)
+    with pytest.raises(TypeError, match="knobs are"):
+        vis_settings("rdfia", learning_rate=1.0)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        VisSettings(lr=float("nan"))
+    with pytest.raises(TypeError, match="name or a VisSettings"):
+        vis_settings({"lr": 1.0})
 
 
 # --- the real SqueezeNet --------------------------------------------------------------------

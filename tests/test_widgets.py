@@ -3,6 +3,7 @@ browser) and check that the rendered outputs change as they should."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import threading
@@ -15,11 +16,12 @@ from PIL import Image
 
 from netviz_tp.attacks import ATTACKS
 from netviz_tp.data import CourseData, imagenet_classes
-from netviz_tp.featviz import PRESETS
+from netviz_tp.featviz import PRESETS, VisSettings
 from netviz_tp.models import WeightsUnavailableError, tiny_cnn, top_k
 from netviz_tp.saliency import ATTRIBUTIONS
 from netviz_tp.widgets import adversarial_explorer, class_vis_explorer, saliency_explorer
 from netviz_tp.widgets.common import Cancelled, Watched, Worker, one_line
+from netviz_tp.widgets.featviz import SLIDERS
 from netviz_tp.widgets.pickers import resolve_class
 
 TIMEOUT = 120
@@ -327,12 +329,15 @@ def _small(ex, steps=3):
 
 def test_presets_fill_the_sliders(two_tiny, labelled):
     ex = class_vis_explorer(models=two_tiny, images=labelled, target="3")
-    for name, knobs in PRESETS.items():
+    assert set(SLIDERS) <= {f.name for f in dataclasses.fields(VisSettings)}
+    for name, preset in PRESETS.items():
         ex.preset_dd.value = name
         got = (ex.lr_slider.value, ex.l2_slider.value, ex.blur_slider.value,
                ex.jitter_slider.value, ex.steps_slider.value)  # fmt: skip
-        want = (knobs["lr"], knobs["l2"], knobs["blur_every"], knobs["jitter"], knobs["steps"])
+        want = (preset.lr, preset.l2, preset.blur_every, preset.jitter, preset.steps)
         assert got == pytest.approx(want)
+        settings = ex.settings()
+        assert (settings.space, settings.blur_sigma) == (preset.space, preset.blur_sigma)
 
 
 def test_each_finished_run_adds_one_tile_to_the_gallery(two_tiny, labelled):

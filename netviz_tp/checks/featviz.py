@@ -76,19 +76,10 @@ def check_class_visualization(
     t = 3 if target is None else int(target)
     course = dict(l2_reg=0.01, learning_rate=0.3, blur_every=4, blur_width=0.5, max_jitter=3)
     course.update(knobs)
-    ref = featviz.class_visualization(
-        model,
-        t,
-        preset="pixels",
-        steps=steps,
-        seed=seed,
-        lr=course["learning_rate"],
-        l2=course["l2_reg"],
-        blur_every=course["blur_every"],
-        blur_sigma=course["blur_width"],
-        jitter=course["max_jitter"],
-    ).x
-    out = run_student(name, "featviz", fn, t, model, num_iterations=steps, seed=seed, **course)
+    course["num_iterations"] = steps
+    settings = featviz.vis_settings("pixels", **featviz.course_knobs(course))
+    ref = featviz.class_visualization(model, t, preset=settings, seed=seed).x
+    out = run_student(name, "featviz", fn, t, model, seed=seed, **course)
     if tuple(out.shape) != tuple(ref.shape):
         failed(name, f"expected one image of shape {tuple(ref.shape)}, got {tuple(out.shape)}")
     out = out.to(ref.device)

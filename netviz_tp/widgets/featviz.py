@@ -6,13 +6,14 @@ image, with its settings, to a gallery for side-by-side comparison.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import threading
 import time
 
 import ipywidgets as W
 
-from ..featviz import PRESETS, class_visualization
+from ..featviz import PRESETS, VisSettings, class_visualization
 from ..plot import short_name
 from .common import Explorer, image_png, slider, styled, tile
 from .pickers import ImagePicker, class_box, class_names_for, class_text, resolve_class
@@ -20,6 +21,15 @@ from .pickers import ImagePicker, class_box, class_names_for, class_text, resolv
 NOISE = "noise"
 FRAME_SECONDS = 0.25  # the live image is refreshed at most this often
 DEFAULT_CLASS = "tarantula"
+SLIDERS = {
+    "lr": (W.FloatLogSlider, "lr", dict(min=-2, max=2)),
+    "l2": (W.FloatLogSlider, "l2", dict(min=-5, max=0)),
+    "steps": (W.IntSlider, "steps", dict(min=1, max=500)),
+    "blur_every": (W.IntSlider, "blur every", dict(min=0, max=50)),
+    "jitter": (W.IntSlider, "jitter", dict(min=0, max=32)),
+}
+"""The :class:`~netviz_tp.featviz.VisSettings` fields the explorer sets: kind, label, range.
+The other fields (space, blur_sigma, clamp) keep the chosen preset's values."""
 
 
 class ClassVisExplorer(Explorer):
@@ -48,11 +58,13 @@ class ClassVisExplorer(Explorer):
         self.preset_dd = styled(
             W.Dropdown(options=list(PRESETS), value=start, description="preset"), "preset"
         )
-        self.lr_slider = slider(W.FloatLogSlider, "lr", "lr", min=-2, max=2)
-        self.l2_slider = slider(W.FloatLogSlider, "l2", "l2", min=-5, max=0)
-        self.blur_slider = slider(W.IntSlider, "blur", "blur every", min=0, max=50)
-        self.jitter_slider = slider(W.IntSlider, "jitter", "jitter", min=0, max=32)
-        self.steps_slider = slider(W.IntSlider, "steps", "steps", min=1, max=500)
+        self.sliders = {
+            field: slider(kind, field.split("_")[0], label, **options)
+            for field, (kind, label, options) in SLIDERS.items()
+        }
+        self.lr_slider, self.l2_slider = self.sliders["lr"], self.sliders["l2"]
+        self.blur_slider, self.jitter_slider = self.sliders["blur_every"], self.sliders["jitter"]
+        self.steps_slider = self.sliders["steps"]
         self.run_button = styled(W.Button(description="Run", button_style="primary"), "run")
         self.stop_button = styled(W.Button(description="Stop", button_style="warning"), "stop")
         self.clear_button = styled(W.Button(description="Clear gallery"), "clear")
@@ -84,10 +96,14 @@ class ClassVisExplorer(Explorer):
         self._apply_preset()
 
     def _apply_preset(self) -> None:
-        knobs = PRESETS[self.preset_dd.value]
-        self.lr_slider.value, self.l2_slider.value = knobs["lr"], knobs["l2"]
-        self.blur_slider.value, self.jitter_slider.value = knobs["blur_every"], knobs["jitter"]
-        self.steps_slider.value = knobs["steps"]
+        preset = PRESETS[self.preset_dd.value]
+        for field, control in self.sliders.items():
+            control.value = getattr(preset, field)
+
+    def settings(self) -> VisSettings:
+        """The chosen preset with the sliders' values."""
+        values = {field: control.value for field, control in self.sliders.items()}
+        return dataclasses.replace(PRESETS[self.preset_dd.value], **values)
 
     def _start_changed(self, change) -> None:
         _, label = self.picker.current()
@@ -113,7 +129,8 @@ class ClassVisExplorer(Explorer):
         names = class_names_for(model)
         target = resolve_class(self.class_box.value)
         init_img, _ = self.picker.current()
-        steps = self.steps_slider.value
+        settings = self.settings()
+        steps = settings.steps
         self.progress.max = steps
         title = html.escape(short_name(target, names))
         last_frame = [0.0]
@@ -127,32 +144,28 @@ class ClassVisExplorer(Explorer):
                 self.caption.value = f"{title}: step {step + 1}/{steps}, score {scores[0]:.1f}"
             return token.stale or self._stop.is_set()
 
-        settings = dict(
-            preset=self.preset_dd.value,
-            lr=self.lr_slider.value,
-            l2=self.l2_slider.value,
-            blur_every=self.blur_slider.value,
-            jitter=self.jitter_slider.value,
-            steps=steps,
+        preset = self.preset_dd.value
+        result = class_visualization(
+            model, target, preset=settings, init_img=init_img, callback=frame
         )
-        result = class_visualization(model, target, init_img=init_img, callback=frame, **settings)
         if token.stale:
             return ""
         self.output_image.value = image_png(result.x)
         stopped = result.steps_run < steps
-        self._add_to_gallery(result, title, settings, model.name)
+        self._add_to_gallery(result, title, preset, model.name)
         done = f"stopped at step {result.steps_run}" if stopped else f"{steps} steps"
         self.caption.value = f"{title}: {done}, score {result.scores[-1, 0]:.1f}"
         return f"{short_name(target, names)}: {done}"
 
-    def _add_to_gallery(self, result, title: str, settings: dict, model_name: str) -> None:
+    def _add_to_gallery(self, result, title: str, preset: str, model_name: str) -> None:
         image = W.Image(value=image_png(result.x), format="png", width=150, height=150)
         start = self.image_dd.label if self.image_dd.value != NOISE else NOISE
+        used = result.settings
         lines = [
-            f"<b>{title}</b> ({html.escape(model_name)}, {settings['preset']})",
-            f"lr {settings['lr']:.3g}, l2 {settings['l2']:.1e}",
-            f"blur/{settings['blur_every']}, jitter {settings['jitter']}",
-            f"{result.steps_run}/{settings['steps']} steps from {html.escape(str(start))}",
+            f"<b>{title}</b> ({html.escape(model_name)}, {preset})",
+            f"lr {used.lr:.3g}, l2 {used.l2:.1e}",
+            f"blur/{used.blur_every}, jitter {used.jitter}",
+            f"{result.steps_run}/{used.steps} steps from {html.escape(str(start))}",
         ]
         text = '<div style="font-size:11px;line-height:1.35">' + "<br>".join(lines) + "</div>"
         caption = W.HTML(text, layout=W.Layout(width="150px"))
