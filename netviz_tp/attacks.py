@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .gradients import input_gradient
 from .image import IMAGENET_STD
-from .validate import as_target, check_images, check_model
+from .methods import Knob, Method
+from .validate import as_target, check_images, check_model, checked
 
 COURSE_LR = sum(IMAGENET_STD) / len(IMAGENET_STD)
 """The course's step (``learning_rate=1`` in normalised units) in pixel units: about 0.226."""
@@ -50,12 +52,6 @@ def _result(model, x, x_adv, target, iterations, *, targeted=True) -> AttackResu
     return AttackResult(x_adv, success, iterations, pred, delta.abs().amax(1), delta.norm(dim=1))
 
 
-def _inputs(model, x, target):
-    check_model(model)
-    x = check_images(x, model)
-    return x, as_target(target, len(x), model)
-
-
 def _refuse_reached_targets(model, x, target) -> None:
     """Guard against advertorch #55: a targeted attack whose target is already predicted."""
     with torch.no_grad():
@@ -67,15 +63,6 @@ def _refuse_reached_targets(model, x, target) -> None:
             "targeted attack would 'succeed' without doing anything; pass targeted=False "
             "with the true label for an untargeted attack, or choose another target"
         )
-
-
-def _grad(objective, x_adv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(d objective(x_adv).sum() / d x_adv, logits)``; a sum keeps images independent."""
-    x_adv = x_adv.detach().requires_grad_(True)
-    with torch.enable_grad():
-        value, logits = objective(x_adv)
-        (grad,) = torch.autograd.grad(value.sum(), x_adv)
-    return grad, logits.detach()
 
 
 def _per_image_norm(t: torch.Tensor) -> torch.Tensor:
@@ -106,17 +93,16 @@ def fooling_image(model, x, target, *, lr: float = COURSE_LR, max_iter: int = 10
     Example: ``r = fooling_image(model, x, "stingray"); r.success.all()``.
     Used in: solutions/02_adversarial.
     """
-    x, target = _inputs(model, x, target)
+    x, target = checked(model, x, target)
     x_adv = x.clone()
     iterations = torch.zeros(len(x), dtype=torch.long, device=x.device)
     active = torch.arange(len(x), device=x.device)
 
-    def score(xa):
-        logits = model(xa)
-        return logits.gather(1, target[active, None]).squeeze(1), logits
+    def score(logits):
+        return logits.gather(1, target[active, None]).squeeze(1)
 
     for step in range(max_iter + 1):
-        g, logits = _grad(score, x_adv[active])
+        g, logits = input_gradient(model, x_adv[active], score)
         going = logits.argmax(dim=1) != target[active]
         if step == max_iter or not going.any():
             break
@@ -198,7 +184,7 @@ def pgd(
     alpha = (2 / 255 if norm == "linf" else eps / 5) if alpha is None else alpha
     if eps < 0 or alpha < 0 or steps < 0:
         raise ValueError(f"eps, alpha and steps must be >= 0, got {eps}, {alpha}, {steps}")
-    x, target = _inputs(model, x, target)
+    x, target = checked(model, x, target)
     if targeted:
         _refuse_reached_targets(model, x, target)
     project = _project_linf if norm == "linf" else _project_l2
@@ -209,12 +195,11 @@ def pgd(
     iterations = torch.zeros(len(x), dtype=torch.long, device=x.device)
     active = torch.arange(len(x), device=x.device)
 
-    def loss(xa):
-        logits = model(xa)
-        return sign * F.cross_entropy(logits, target[active], reduction="none"), logits
+    def loss(logits):
+        return sign * F.cross_entropy(logits, target[active], reduction="none")
 
     for _ in range(steps):
-        g, logits = _grad(loss, x_adv[active])
+        g, logits = input_gradient(model, x_adv[active], loss)
         if early_stop:
             hit = logits.argmax(dim=1) == target[active]
             going = ~hit if targeted else hit
@@ -246,8 +231,25 @@ def _random_delta(x, eps, norm, seed):
     return direction / _per_image_norm(direction) * radius
 
 
-ATTACKS = {"fooling": fooling_image, "fgsm": fgsm, "pgd": pgd}
-"""Every attack by name; the contract test and the widget dropdown read this table."""
+_EPS = Knob(0.5 / 255, 32 / 255, step=0.5 / 255, scale=255, default=8 / 255)
+_STEPS = dict(integer=True, control="steps")
+ATTACKS: dict[str, Method] = {
+    # lr=1 keeps the fooling rule's runs short: long runs amplify float noise between batch
+    # sizes (a ReLU or max-pool switch flips), which the batching contract is not about.
+    "fooling": Method(
+        fooling_image,
+        knobs={"lr": Knob(0.01, 10.0, log=True), "max_iter": Knob(1, 200, **_STEPS)},
+        deterministic={"lr": 1.0},
+    ),
+    "fgsm": Method(fgsm, knobs={"eps": _EPS}),
+    "pgd": Method(
+        pgd,
+        knobs={"eps": _EPS, "steps": Knob(1, 200, **_STEPS)},
+        deterministic={"random_start": False},
+    ),
+}
+"""Every attack by name (a :class:`~netviz_tp.methods.Method`, called like its function); the
+contract tests, the explorer's method menu and its sliders read this table."""
 
 
 def fooling_rate(model, x, delta, target=None) -> float:
@@ -314,14 +316,16 @@ def universal_perturbation(
     Shape: ``x [N, C, H, W]`` in ``[0, 1]``, ``target`` one class or ``[N]`` ->
     ``delta [1, C, H, W]`` with ``|delta| <= eps``; measure it with :func:`fooling_rate`.
     """
-    x, target = _inputs(model, x, target)
+    x, target = checked(model, x, target)
     delta = torch.zeros_like(x[:1])
 
-    def loss(d):
-        logits = model((x + d).clamp(0, 1))
-        return F.cross_entropy(logits, target), logits
+    def perturbed(d):
+        return model((x + d).clamp(0, 1))
+
+    def loss(logits):
+        return F.cross_entropy(logits, target)
 
     for _ in range(steps):
-        g, _ = _grad(loss, delta)
+        g, _ = input_gradient(perturbed, delta, loss)
         delta = (delta - lr * g.sign()).clamp(-eps, eps)
     return delta

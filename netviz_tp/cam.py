@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hooks import capture, last_conv
-from .validate import as_target, check_images, check_model
+from .validate import checked
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, target, *, layer=None) -> torch.Tensor:
@@ -67,9 +67,7 @@ def _grad_cam_pp_weights(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 def _class_map(model, x, target, layer, weigh) -> torch.Tensor:
     """Shared Grad-CAM skeleton: capture the layer, backpropagate the target logit, weigh the
     channels with ``weigh(act [N,K,h,w], grad [N,K,h,w]) -> [N,K]``, ReLU, upsample."""
-    check_model(model)
-    x = check_images(x, model)
-    t = as_target(target, len(x), model)
+    x, t = checked(model, x, target)
     name = layer if layer is not None else last_conv(model)
     with torch.enable_grad(), capture(model, name, grads=True) as rec:
         model(x).gather(1, t[:, None]).sum().backward()

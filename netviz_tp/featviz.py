@@ -269,9 +269,7 @@ def class_visualization(
 
     Used in: solutions/03_class_visualization.
     """
-    check_model(model)
-    init_img = None if init_img is None else check_images(init_img, model)
-    target = as_target(target, _batch_size(target, init_img), model)
+    target, init_img = _checked(model, target, init_img, classes=True)
     run = dict(seed=seed, callback=callback, callback_every=callback_every, progress=progress)
     return _ascend(model, class_score(target), target, init_img, preset, **run, **knobs)
 
@@ -294,11 +292,18 @@ def channel_visualization(
 
     Shape: as :func:`class_visualization`; ``VisResult.target`` holds the channels.
     """
-    check_model(model)
-    init_img = None if init_img is None else check_images(init_img, model)
-    channel = as_target(channel, _batch_size(channel, init_img)).to(device_of(model))
+    channel, init_img = _checked(model, channel, init_img, classes=False)
     with capture(model, layer) as rec:
         return _ascend(model, channel_mean(rec, channel), channel, init_img, preset, **options)
+
+
+def _checked(model, target, init_img, *, classes: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The prologue: check the model and the start images; ``target`` (classes, checked against
+    the model's, or channels) as ``LongTensor[N]`` on the model's device."""
+    check_model(model)
+    init_img = None if init_img is None else check_images(init_img, model)
+    n = _batch_size(target, init_img)
+    return as_target(target, n, model if classes else None).to(device_of(model)), init_img
 
 
 def _batch_size(target, init_img: torch.Tensor | None) -> int:

@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from .cam import grad_cam, grad_cam_pp
-from .validate import as_target, check_images, check_model
+from .gradients import input_gradient
+from .methods import Knob, Method
+from .validate import check_images, checked
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
@@ -40,7 +42,7 @@ def saliency(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
         >>> heat = saliency(model, x, y)
         >>> plt.imshow(heat[0].cpu(), cmap="hot")
     """
-    x, t = _checked(model, x, target)
+    x, t = checked(model, x, target)
     return _input_gradient(model, x, t).abs().amax(dim=1)
 
 
@@ -77,7 +79,7 @@ def smoothgrad(
     """
     if n_samples < 1 or noise < 0:
         raise ValueError(f"need n_samples >= 1 and noise >= 0, got {n_samples} and {noise}")
-    x, t = _checked(model, x, target)
+    x, t = checked(model, x, target)
     sigma = noise * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))
     gen = torch.Generator(device=x.device).manual_seed(seed)
 
@@ -117,7 +119,7 @@ def ig_attributions(
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    x, t = _checked(model, x, target)
+    x, t = checked(model, x, target)
     start = torch.zeros_like(x) if baseline is None else check_images(baseline, model)
     if start.shape[0] not in (1, len(x)) or start.shape[1:] != x.shape[1:]:
         raise ValueError(
@@ -166,29 +168,29 @@ def compute_saliency_maps(X: torch.Tensor, y, model: nn.Module) -> torch.Tensor:
     return saliency(model, X, y)
 
 
-ATTRIBUTIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "vanilla": saliency,
-    "smoothgrad": smoothgrad,
-    "integrated_gradients": integrated_gradients,
-    "grad_cam": grad_cam,
-    "grad_cam_pp": grad_cam_pp,
+ATTRIBUTIONS: dict[str, Method] = {
+    "vanilla": Method(saliency),
+    "smoothgrad": Method(
+        smoothgrad,
+        knobs={
+            "n_samples": Knob(1, 50, integer=True, control="samples"),
+            "noise": Knob(0.0, 0.5, step=0.01),
+        },
+    ),
+    "integrated_gradients": Method(
+        integrated_gradients, knobs={"steps": Knob(1, 128, integer=True)}
+    ),
+    "grad_cam": Method(grad_cam),
+    "grad_cam_pp": Method(grad_cam_pp),
 }
-"""Every attribution method by name; each is ``fn(model, x, target, *, knobs) -> heat``."""
-
-
-def _checked(model: nn.Module, x: torch.Tensor, target) -> tuple[torch.Tensor, torch.Tensor]:
-    check_model(model)
-    x = check_images(x, model)
-    return x, as_target(target, len(x), model)
+"""Every attribution method by name (a :class:`~netviz_tp.methods.Method`, called like its
+function ``fn(model, x, target, *, knobs) -> heat``). All are deterministic as they are
+(SmoothGrad's noise is seeded)."""
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """``d score_t / dx`` for each image: the gradient of the sum of the gathered logits."""
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        score = model(x).gather(1, t[:, None]).sum()
-        (grad,) = torch.autograd.grad(score, x)
-    return grad
+    return input_gradient(model, x, lambda logits: logits.gather(1, t[:, None]))[0]
 
 
 def _mean_gradient(model, x, t, inputs: Callable[[int, int], torch.Tensor], count, batch_size):

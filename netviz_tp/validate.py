@@ -1,7 +1,8 @@
 """Input checks shared by every method: each raises with the problem and its fix.
 
 Contract: ``check_model(model)``; ``check_images(x, model) -> x`` on the model's device;
-``as_target(target, n, model) -> LongTensor[n]`` on the model's device.
+``as_target(target, n, model) -> LongTensor[n]`` on the model's device; ``checked(model, x,
+target) -> (x, target)``, all three: the prologue of every method.
 """
 
 from __future__ import annotations
@@ -125,3 +126,12 @@ def _one_class(c) -> int:
     if isinstance(c, bool) or not hasattr(c, "__index__"):
         raise TypeError(f"a target class must be an int or a class name, got {c!r}")
     return int(c)
+
+
+def checked(model: nn.Module, x: torch.Tensor, target) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prologue of every method ``fn(model, x, target)``: check the model, the images and
+    the targets; returns ``(x, target)`` as ``[N, C, H, W]`` pixels and ``LongTensor[N]`` on
+    the model's device."""
+    check_model(model)
+    x = check_images(x, model)
+    return x, as_target(target, len(x), model)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .. import attacks, featviz, saliency
+from ..gradients import input_gradient
 from ..models import tiny_cnn
 
 
@@ -138,10 +139,7 @@ def tiny_setup(seed: int = 0, n: int = 4, size: int = 32):
 
 def input_grad(model, x, objective) -> torch.Tensor:
     """The gradient of ``objective(model(x)).sum()`` with respect to the pixels ``x``."""
-    x = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        (g,) = torch.autograd.grad(objective(model(x)).sum(), x)
-    return g
+    return input_gradient(model, x, objective)[0]
 
 
 def pick(logits_fn, t):

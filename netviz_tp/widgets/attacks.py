@@ -1,7 +1,7 @@
 """Adversarial explorer: image x target class x attack x (lr, eps, steps) -> before / after.
 
-Every attack of ``attacks.ATTACKS`` appears in the method menu; a slider is enabled when the
-chosen attack takes its keyword (``lr``; ``eps``; ``steps`` or ``max_iter``).
+Every attack of ``attacks.ATTACKS`` appears in the method menu; the sliders are the table's
+knobs (:class:`~netviz_tp.widgets.knobs.KnobSliders`), enabled for the chosen attack.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import torch
 from ..attacks import ATTACKS
 from ..plot import short_name
 from ..validate import check_images
-from .common import Explorer, Watched, image_png, slider, styled, tile
+from .common import Explorer, Watched, image_png, styled, tile
+from .knobs import KnobSliders
 from .pickers import ImagePicker, class_box, class_names_for, resolve_class
 
 DEFAULT_TARGET = "stingray"  # the course's target (class 6)
@@ -38,13 +39,10 @@ class AdversarialExplorer(Explorer):
         self.class_box = class_box("target")
         self.class_box.value = str(target)
         self.method_dd = styled(W.Dropdown(options=list(ATTACKS), description="method"), "method")
-        lr, eps = _default("lr", 0.2), _default("eps", 8 / 255) * 255
-        steps = _default("max_iter", 100)
-        self.lr_slider = slider(W.FloatLogSlider, "lr", "lr", value=lr, min=-2, max=1)
-        self.eps_slider = slider(
-            W.FloatSlider, "eps", "eps (/255)", value=eps, min=0.5, max=32, step=0.5
-        )
-        self.steps_slider = slider(W.IntSlider, "steps", "steps", value=steps, min=1, max=200)
+        self.knobs = KnobSliders(ATTACKS)
+        sliders = self.knobs.sliders
+        self.lr_slider, self.eps_slider = sliders["lr"], sliders["eps"]
+        self.steps_slider = sliders["steps"]
         self.input_image, self.before_caption, before = tile("input", "before")
         self.output_image, self.after_caption, after = tile("adversarial", "after")
         self.perturbation_image, self.delta_caption, delta = tile("perturbation", "perturbation")
@@ -54,7 +52,7 @@ class AdversarialExplorer(Explorer):
                 [
                     self.picker.widget,
                     W.HBox([self.model_dd, self.method_dd, self.class_box]),
-                    W.HBox([self.lr_slider, self.eps_slider, self.steps_slider]),
+                    self.knobs.widget,
                     W.HBox([self.progress, self.status]),
                     self.error,
                     self.result,
@@ -64,28 +62,20 @@ class AdversarialExplorer(Explorer):
             "adversarial-explorer",
         )
         self.method_dd.observe(lambda _: self._method_changed(), "value")
-        for control in (self.image_dd, self.model_dd, self.class_box, self.lr_slider,
-                        self.eps_slider, self.steps_slider):  # fmt: skip
+        for control in (self.image_dd, self.model_dd, self.class_box, *sliders.values()):
             control.observe(lambda _: self.update(), "value")
         self._method_changed()
 
     def _knobs(self) -> dict:
-        """The chosen attack's keywords that the sliders set."""
-        accepted = inspect.signature(ATTACKS[self.method_dd.value]).parameters
-        knobs = {
-            "lr": self.lr_slider.value,
-            "eps": self.eps_slider.value / 255,
-            "steps": self.steps_slider.value,
-            "max_iter": self.steps_slider.value,
-            "early_stop": True,  # iterations then counts the steps used
-        }
-        return {k: v for k, v in knobs.items() if k in accepted}
+        """The chosen attack's keywords: its sliders, and early stopping where it has one."""
+        method = self.method_dd.value
+        knobs = self.knobs.values(method)
+        if "early_stop" in inspect.signature(ATTACKS[method].fn).parameters:
+            knobs["early_stop"] = True  # iterations then counts the steps used
+        return knobs
 
     def _method_changed(self) -> None:
-        knobs = self._knobs()
-        self.lr_slider.disabled = "lr" not in knobs
-        self.eps_slider.disabled = "eps" not in knobs
-        self.steps_slider.disabled = not {"steps", "max_iter"} & set(knobs)
+        self.knobs.enable(self.method_dd.value)
         self.update()
 
     def update(self) -> None:
@@ -97,7 +87,7 @@ class AdversarialExplorer(Explorer):
         x = check_images(self.picker.current()[0], model)  # on the model's device
         target = resolve_class(self.class_box.value)
         knobs = self._knobs()
-        budget = knobs.get("steps", knobs.get("max_iter", 1)) + 2
+        budget = self.steps_slider.value + 2 if not self.steps_slider.disabled else 3
         calls = [0]
 
         def forward_done():
@@ -137,15 +127,6 @@ class AdversarialExplorer(Explorer):
             f"L2 {l2:.1f}/255"
         )
         return f"{self.method_dd.value} {verdict} in {iterations} iterations"
-
-
-def _default(knob: str, fallback: float) -> float:
-    """The first default value an attack of the table gives ``knob`` (``fallback`` if none)."""
-    for attack in ATTACKS.values():
-        parameter = inspect.signature(attack).parameters.get(knob)
-        if parameter is not None and isinstance(parameter.default, (int, float)):
-            return parameter.default
-    return fallback
 
 
 def adversarial_explorer(

@@ -1,6 +1,7 @@
 """Saliency explorer: image x class x model x method -> the map, its overlay and the top-5.
 
-Every method of ``saliency.ATTRIBUTIONS`` appears in the method menu.
+Every method of ``saliency.ATTRIBUTIONS`` appears in the method menu, and its knobs (SmoothGrad's
+samples and noise, the integrated-gradients steps) as sliders enabled for that method.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..models import top_k
 from ..plot import short_name
 from ..saliency import ATTRIBUTIONS
 from .common import Explorer, heat_png, image_png, png, styled, tile
+from .knobs import KnobSliders
 from .pickers import ImagePicker, class_box, class_names_for, resolve_class
 
 TARGETS = ("true class", "predicted class", "class by name")
@@ -23,7 +25,8 @@ class SaliencyExplorer(Explorer):
     """Pick an image (or upload one), the class to explain, the model and the method.
 
     Controls: ``image_dd``, ``upload``, ``target_mode`` (true / predicted / by name),
-    ``class_box`` (type a class name), ``model_dd``, ``method_dd``.
+    ``class_box`` (type a class name), ``model_dd``, ``method_dd``, ``knobs.sliders`` (the
+    methods' knobs, from ``ATTRIBUTIONS``).
     Outputs: ``input_image``, ``output_image`` (the map), ``overlay_image``, ``top5``
     (HTML list), ``status``, ``error``, ``progress``.
     """
@@ -39,6 +42,7 @@ class SaliencyExplorer(Explorer):
         self.method_dd = styled(
             W.Dropdown(options=list(ATTRIBUTIONS), description="method"), "method"
         )
+        self.knobs = KnobSliders(ATTRIBUTIONS)
         self.input_image, self.input_caption, input_tile = tile("input", "image")
         self.output_image, self.map_caption, map_tile = tile("saliency-map", "map")
         self.overlay_image, _, overlay_tile = tile("overlay", "overlay")
@@ -47,6 +51,7 @@ class SaliencyExplorer(Explorer):
             [
                 self.picker.widget,
                 W.HBox([self.model_dd, self.method_dd]),
+                self.knobs.widget,
                 self.target_mode,
                 self.class_box,
             ]
@@ -62,7 +67,10 @@ class SaliencyExplorer(Explorer):
             ),
             "saliency-explorer",
         )
-        for control in (self.image_dd, self.target_mode, self.model_dd, self.method_dd):
+        self.method_dd.observe(lambda _: self.knobs.enable(self.method_dd.value), "value")
+        self.knobs.enable(self.method_dd.value)
+        controls = (self.image_dd, self.target_mode, self.model_dd, self.method_dd)
+        for control in (*controls, *self.knobs.sliders.values()):
             control.observe(lambda _: self.update(), "value")
         self.class_box.observe(self._class_typed, "value")
         self.update()
@@ -86,7 +94,7 @@ class SaliencyExplorer(Explorer):
         if token.stale:
             return ""
         method = self.method_dd.value
-        heat = ATTRIBUTIONS[method](model, x, target)
+        heat = ATTRIBUTIONS[method](model, x, target, **self.knobs.values(method))
         if token.stale:
             return ""
         self.input_image.value = image_png(x)
