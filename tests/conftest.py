@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from netviz_tp import settings
 from netviz_tp.models import tiny_cnn
 
 
 def _assets() -> Path:
     root = os.environ.get("NETVIZ_TP_ASSETS")
     if not root:
-        if os.environ.get("NETVIZ_TP_REQUIRE_ASSETS") == "1":
+        if settings.flag("NETVIZ_TP_REQUIRE_ASSETS"):
             pytest.fail("NETVIZ_TP_REQUIRE_ASSETS=1 but NETVIZ_TP_ASSETS is not set")
         pytest.skip("needs the real offline assets: set NETVIZ_TP_ASSETS=../shared/assets")
     path = Path(root)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from netviz_tp import settings
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +69,7 @@ def _require_browser():
             reason = "playwright is not installed: pip install playwright (no browser download)"
     if reason is None:
         return sync_api
-    if os.environ.get("NETVIZ_TP_REQUIRE_BROWSER") == "1":
+    if settings.flag("NETVIZ_TP_REQUIRE_BROWSER"):
         pytest.fail(f"NETVIZ_TP_REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
 

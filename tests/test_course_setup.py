@@ -1,5 +1,5 @@
 """Notebook setup: the Colab branch installs the kit from REPO_URL and only on Colab; the
-budget follows NETVIZ_TP_FAST and the GPU; badges and setup cells come from colab.py."""
+budget follows NETVIZ_TP_FAST and the GPU; badges and setup cells come from course/setup.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netviz_tp.course import setup as colab
+from netviz_tp.course import setup as course_setup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,27 +34,27 @@ def on_colab(monkeypatch):
 
 
 def test_setup_cell_installs_the_kit_from_the_repository_on_colab(on_colab, pip_calls):
-    exec(colab.bootstrap_code(), {})
+    exec(course_setup.bootstrap_code(), {})
     assert len(pip_calls) == 1
     cmd, kwargs = pip_calls[0]
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert cmd[-1] == colab.PIP_SPEC and f"git+{colab.REPO_URL}@" in cmd[-1]
+    assert cmd[-1] == course_setup.PIP_SPEC and f"git+{course_setup.REPO_URL}@" in cmd[-1]
     assert kwargs.get("check") is True  # a failed install stops the notebook
 
 
 def test_setup_cell_installs_nothing_elsewhere(monkeypatch, pip_calls):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    exec(colab.bootstrap_code(), {})
+    exec(course_setup.bootstrap_code(), {})
     assert pip_calls == []
-    assert not colab.in_colab()
+    assert not course_setup.in_colab()
 
 
 def test_fast_budget_from_the_environment(monkeypatch):
     monkeypatch.setenv("NETVIZ_TP_FAST", "1")
-    fast = colab.budget(gpu=True)
+    fast = course_setup.budget(gpu=True)
     assert fast.mode == "fast" and fast.vgg16_weights is None  # offline CI and grading
     monkeypatch.setenv("NETVIZ_TP_FAST", "0")
-    assert colab.budget(gpu=True).mode == "gpu"
+    assert course_setup.budget(gpu=True).mode == "gpu"
 
 
 def test_missing_gpu_reduces_the_iteration_counts(monkeypatch):
@@ -62,8 +62,8 @@ def test_missing_gpu_reduces_the_iteration_counts(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    cpu, gpu = colab.budget(), colab.budget(gpu=True)
-    fast = colab.budget(fast=True)
+    cpu, gpu = course_setup.budget(), course_setup.budget(gpu=True)
+    fast = course_setup.budget(fast=True)
     assert (cpu.mode, cpu.device, gpu.mode) == ("cpu", "cpu", "gpu")
     assert gpu.vis_steps == 200  # the course's value
     for knob in ("vis_steps", "sweep_steps", "vgg_steps", "attack_steps", "smoothgrad_samples"):
@@ -75,7 +75,7 @@ def test_setup_on_colab_without_gpu_warns_and_caches(on_colab, monkeypatch, tmp_
     monkeypatch.delenv("NETVIZ_TP_FAST", raising=False)
     monkeypatch.setenv("NETVIZ_TP_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("TORCH_HOME", raising=False)
-    chosen = colab.setup(gpu=False)
+    chosen = course_setup.setup(gpu=False)
     out = capsys.readouterr().out
     assert chosen.mode == "cpu"
     assert "No GPU" in out and "Change runtime type" in out
@@ -88,7 +88,7 @@ def test_setup_on_colab_without_gpu_warns_and_caches(on_colab, monkeypatch, tmp_
 def test_setup_elsewhere_is_quiet_and_leaves_the_environment(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     monkeypatch.delenv("TORCH_HOME", raising=False)
-    chosen = colab.setup(fast=True)
+    chosen = course_setup.setup(fast=True)
     out = capsys.readouterr().out
     assert chosen.mode == "fast" and "No GPU" not in out
     assert out.count("\n") == 1 and "budget: fast" in out
@@ -103,6 +103,8 @@ def test_every_notebook_carries_the_generated_badge_and_setup_cell():
     for source in sources:
         text = source.read_text("utf-8")
         release = f"notebooks/{source.parent.name}/{source.stem}.ipynb"
-        assert colab.badge(release) in text, source
-        assert colab.colab_url(release).startswith("https://colab.research.google.com/github/")
-        assert text.count(colab.bootstrap_code()) == 1, source
+        assert course_setup.badge(release) in text, source
+        assert course_setup.colab_url(release).startswith(
+            "https://colab.research.google.com/github/"
+        )
+        assert text.count(course_setup.bootstrap_code()) == 1, source

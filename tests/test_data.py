@@ -15,8 +15,6 @@ from netviz_tp.data import (
     COURSE_DATA_SHA256,
     ChecksumError,
     DownloadError,
-    assets_dir,
-    cache_dir,
     class_index,
     class_name,
     fetch,
@@ -56,28 +54,6 @@ def served(assets, tmp_path):
 
 def files(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-# ---- assets_dir, cache_dir ----------------------------------------------------------------
-
-
-def test_assets_dir(monkeypatch, tmp_path):
-    monkeypatch.delenv("NETVIZ_TP_ASSETS", raising=False)
-    assert assets_dir() is None
-    monkeypatch.setenv("NETVIZ_TP_ASSETS", str(tmp_path))
-    assert assets_dir() == tmp_path
-    (tmp_path / "file").touch()
-    monkeypatch.setenv("NETVIZ_TP_ASSETS", str(tmp_path / "file"))
-    with pytest.raises(NotADirectoryError, match="NETVIZ_TP_ASSETS=.*file is not a directory"):
-        assets_dir()
-
-
-def test_cache_dir_is_created_on_demand(monkeypatch, tmp_path):
-    monkeypatch.setenv("NETVIZ_TP_CACHE", str(tmp_path / "a" / "b"))
-    assert cache_dir() == tmp_path / "a" / "b" and cache_dir().is_dir()
-    monkeypatch.delenv("NETVIZ_TP_CACHE")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_dir() == tmp_path / "home" / ".cache" / "netviz_tp" and cache_dir().is_dir()
 
 
 # ---- fetch --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from netviz_tp.course import setup as colab
+from netviz_tp.course import setup as course_setup
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -13,7 +13,7 @@ def test_every_release_notebook_has_its_badge_in_the_readme():
     notebooks = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("notebooks/*/*.ipynb"))
     assert len(notebooks) == 3
     for path in notebooks:
-        assert colab.badge(path) in README, path
+        assert course_setup.badge(path) in README, path
     linked = re.findall(r"colab\.research\.google\.com/github/[^)]*?/blob/[^/]+/([^)]+)", README)
     assert sorted(linked) == notebooks  # and no badge points at a notebook that is gone
 
