@@ -2,7 +2,8 @@
 
 Sources (with solutions and hidden tests) live in ``solutions/<assignment>/``; the student
 release is generated into ``notebooks/<assignment>/`` by ``netviz-tp build``
-(see ``netviz_tp/release.py``). Each source notebook is paired by jupytext with a py:percent
+(see ``netviz_tp/course/release.py``; folder names are read from here by
+``netviz_tp.course.config.Course``). Each source notebook is paired by jupytext with a py:percent
 file beside it: ``*.py`` is ignored so that the solution script is never copied into the
 release.
 """

@@ -22,11 +22,9 @@ from .attacks import (
 from .cam import grad_cam, grad_cam_pp
 from .data import (
     class_index,
-    class_name,
     imagenet_classes,
     load_image,
     load_imagenet_val,
-    sample_images,
     search_classes,
 )
 from .featviz import (
@@ -68,11 +66,9 @@ __all__ = [
     "tiny_cnn",
     "top_k",
     "class_index",
-    "class_name",
     "imagenet_classes",
     "load_image",
     "load_imagenet_val",
-    "sample_images",
     "search_classes",
     # images
     "IMAGENET_MEAN",

@@ -168,12 +168,6 @@ def imagenet_classes() -> list[str]:
     return list(_names())
 
 
-def class_name(i: int, short: bool = True) -> str:
-    """The name of class ``i``: its first synonym (``short``) or the full synonym list."""
-    name = _names()[class_index(i)]
-    return name.split(",")[0] if short else name
-
-
 def class_index(name_or_int: int | str) -> int:
     """The index of an ImageNet class given by index or by name (any synonym, any case).
 

@@ -31,3 +31,19 @@ def test_the_two_commands_are_make_targets():
     for target in ("run", "test"):
         assert f"make {target}" in README
         assert re.search(rf"^{target}: ", makefile, re.M)
+
+
+def test_every_module_of_the_package_table_exists_and_every_module_is_listed():
+    table = README.split("| Module | What |", 1)[1].split("\n\n", 1)[0]
+    named = set()
+    for row in table.splitlines()[2:]:
+        for name in re.findall(r"`([\w./<>]+)`", row.split("|")[1]):
+            named.add(name.split("/")[0] if "<" in name else name)
+    for name in named:
+        path = ROOT / "netviz_tp" / name.replace(".", "/")
+        assert path.with_suffix(".py").is_file() or (path / "__init__.py").is_file(), name
+    package = ROOT / "netviz_tp"
+    modules = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
+    modules |= {f"course.{p.stem}" for p in (package / "course").glob("*.py") if p.stem[0] != "_"}
+    modules |= {"checks", "widgets"}
+    assert modules - named == set(), "modules missing from the README's package table"
