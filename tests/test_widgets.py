@@ -139,6 +139,24 @@ def test_each_method_draws_its_own_map(two_tiny, labelled):
     assert len(set(maps.values())) == len(ATTRIBUTIONS)
 
 
+def test_the_method_knobs_are_sliders_that_change_the_map(two_tiny, labelled):
+    ex = settled(saliency_explorer(models=two_tiny, images=labelled))
+    sliders = ex.knobs.sliders
+    assert set(sliders) == {"samples", "noise", "steps"}
+    assert all(s.disabled for s in sliders.values())  # vanilla has no knob
+    ex.method_dd.value = "smoothgrad"
+    settled(ex)
+    assert not sliders["samples"].disabled and not sliders["noise"].disabled
+    assert sliders["steps"].disabled and sliders["samples"].value == 25  # smoothgrad's default
+    before = bytes(ex.output_image.value)
+    sliders["samples"].value = 3
+    settled(ex)
+    assert ex.error.value == "" and bytes(ex.output_image.value) != before
+    ex.method_dd.value = "integrated_gradients"
+    settled(ex)
+    assert not sliders["steps"].disabled and sliders["samples"].disabled
+
+
 def test_model_change_changes_map_and_top5(two_tiny, labelled):
     ex = settled(saliency_explorer(models=two_tiny, images=labelled))
     before = bytes(ex.output_image.value), ex.top5.value
