@@ -8,6 +8,12 @@ The course's function names are here too: :func:`compute_saliency_maps`,
 
 __version__ = "0.1.0"
 
+from .activations import (
+    ActivationComparison,
+    compare_activations,
+    compare_classes,
+    group_means,
+)
 from .attacks import (
     ATTACKS,
     AttackResult,
@@ -34,7 +40,7 @@ from .featviz import (
     class_visualization,
     create_class_visualization,
 )
-from .hooks import capture, last_conv, mean_activations
+from .hooks import capture, last_conv
 from .image import IMAGENET_MEAN, IMAGENET_STD, from_uint8, overlay, rescale_heat, to_numpy
 from .models import (
     Classifier,
@@ -86,7 +92,11 @@ __all__ = [
     "smoothgrad",
     "capture",
     "last_conv",
-    "mean_activations",
+    # inside the network
+    "ActivationComparison",
+    "compare_activations",
+    "compare_classes",
+    "group_means",
     # adversarial examples
     "ATTACKS",
     "AttackResult",

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .validate import check_images, check_model
-
 
 @dataclass
 class Recording:
@@ -128,35 +126,3 @@ def last_conv(model: nn.Module) -> str:
             f"{type(model).__name__} has no Conv2d layer; pass the layer to explain by name"
         )
     return convs[-1]
-
-
-def default_stages(model: nn.Module) -> list[str]:
-    """The top-level stages of the feature extractor: the children of ``model.net.features``
-    when it exists (VGG, SqueezeNet, AlexNet, MobileNet, EfficientNet, DenseNet), else the
-    children of ``model.net`` (ResNet, the tiny CNN). Each runs once per forward pass."""
-    net = getattr(model, "net", model)
-    trunk = getattr(net, "features", None)
-    prefix = "features." if isinstance(trunk, nn.Module) else ""
-    return [prefix + name for name, _ in (trunk if prefix else net).named_children()]
-
-
-@torch.no_grad()
-def mean_activations(model: nn.Module, x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
-    """The average activation of each layer for each image, to compare two images (or two
-    classes) layer by layer.
-
-    Args:
-        model: a frozen classifier in eval mode.
-        x: pixels in ``[0, 1]``.
-        layers: names or modules; default :func:`default_stages` (each stage's output, e.g.
-            conv, ReLU, pool and Fire modules for SqueezeNet). A conv followed by an in-place
-            ReLU is measured before that ReLU (see :func:`capture`).
-
-    Shape: ``x [N, C, H, W]`` -> ``{name: Tensor[N]}`` on the model's device, in layer order;
-    each value is the mean over channels and positions of that layer's output.
-    """
-    check_model(model)
-    x = check_images(x, model)
-    with capture(model, default_stages(model) if layers is None else layers) as rec:
-        model(x)
-    return {name: a.flatten(1).mean(dim=1) for name, a in rec.activations.items()}

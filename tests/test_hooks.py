@@ -1,5 +1,5 @@
 """hooks: capture records layer outputs and their gradients (checked against a network split
-by hand), survives in-place ReLU, and always removes its hooks; last_conv; mean_activations."""
+by hand), survives in-place ReLU, and always removes its hooks; last_conv."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from helpers import hook_count, split_oracle, vgg16_split_oracle
 from torch import nn
 
-from netviz_tp.hooks import capture, default_stages, last_conv, mean_activations
+from netviz_tp.hooks import capture, last_conv
 from netviz_tp.validate import device_of
 
 
@@ -119,27 +119,3 @@ def test_last_conv(tiny):
     assert last_conv(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 1), nn.ReLU())) == "1"
     with pytest.raises(ValueError, match="no Conv2d"):
         last_conv(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
-
-
-def test_mean_activations_of_the_tiny_cnn(tiny, images):
-    means = mean_activations(tiny, images)
-    assert list(means) == [str(i) for i in range(8)] == default_stages(tiny)
-    z = tiny.normalize(images)
-    for i, (name, value) in enumerate(means.items()):
-        assert value.shape == (4,)
-        torch.testing.assert_close(value, tiny.net[: i + 1](z).flatten(1).mean(1), msg=name)
-    one = mean_activations(tiny, images[2:3], layers=["4"])
-    torch.testing.assert_close(one["4"], means["4"][2:3])
-
-
-def test_mean_activations_of_squeezenet_stages(squeezenet, course_data):
-    x = course_data.x[:2].to(device_of(squeezenet))
-    means = mean_activations(squeezenet, x)
-    assert list(means) == [f"features.{i}" for i in range(13)]
-    with torch.no_grad():
-        conv = squeezenet.net.features[0](squeezenet.normalize(x))
-    # measured before the in-place ReLU that follows it, not after
-    torch.testing.assert_close(means["features.0"], conv.flatten(1).mean(1), rtol=1e-4, atol=1e-6)
-    assert (means["features.0"] < means["features.1"]).all()
-    assert all((v >= 0).all() for k, v in means.items() if k != "features.0")
-    assert hook_count(squeezenet) == 0
