@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import hook_count
 from torch import nn
 
 from netviz_tp.activations import (
@@ -15,8 +16,6 @@ from netviz_tp.activations import (
     group_means,
 )
 from netviz_tp.models import load_model
-
-from helpers import hook_count
 
 
 def test_grid_shape_is_the_closest_factor_pair():
