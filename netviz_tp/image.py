@@ -36,11 +36,13 @@ def from_uint8(images: np.ndarray) -> torch.Tensor:
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
-    """Convert a batch ``[N, C, H, W]`` (or one ``[C, H, W]``) to numpy ``[N, H, W, C]``,
-    clipped to ``[0, 1]``, ready for ``imshow``."""
+    """Convert a batch ``[N, C, H, W]`` (or one ``[C, H, W]``) to numpy ``[N, H, W, 3]``,
+    clipped to ``[0, 1]``, ready for ``imshow`` (grey images, ``C = 1``, become RGB)."""
     x = x.detach().float().cpu()
     if x.dim() == 3:
         x = x[None]
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
     return x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
 

