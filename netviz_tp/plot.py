@@ -188,3 +188,35 @@ def plot_curve(
     if label is not None:
         ax.legend()
     return ax
+
+
+def plot_occlusion(
+    x: torch.Tensor, result, *, class_names: Sequence[str] | None = None, title: str = ""
+) -> Figure:
+    """One row per image: the image with its Grad-CAM region, the region covered, and a
+    random region of the same area covered, each titled with its prediction and the
+    target's probability (``result``: an :class:`~netviz_tp.occlusion.OcclusionResult`;
+    for the random regions, the probability is their average, the picture the first one)."""
+    if len(x) != len(result.mask):
+        raise ValueError(f"got {len(x)} images for {len(result.mask)} occlusion results")
+    heat = result.mask.float()
+    columns = [
+        ("Grad-CAM region", overlay(x, heat), result.pred, result.prob),
+        ("region covered", to_numpy(result.x_occluded), result.pred_occluded,
+         result.prob_occluded),
+        ("random region covered", to_numpy(result.x_control), result.pred_control,
+         result.prob_control),
+    ]  # fmt: skip
+    average = {2: " (mean)"}
+    fig, axes = _grid(len(x), len(columns))
+    for col, (name, images, preds, probs) in enumerate(columns):
+        for i, img in enumerate(images):
+            axes[i][col].imshow(img)
+            axes[i][col].set_title(
+                f"{name}\n{short_name(preds[i], class_names)}, "
+                f"target {float(probs[i]):.0%}{average.get(col, '')}",
+                fontsize=8,
+            )
+    if title:
+        fig.suptitle(title)
+    return fig
