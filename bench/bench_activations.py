@@ -1,0 +1,90 @@
+"""Average-activation comparison and occlusion with the real SqueezeNet on a 2-core CPU.
+
+Usage: NETVIZ_TP_ASSETS=../shared/assets python bench/bench_activations.py [--repeats N]
+       [--threads T]
+
+Prints, measured against its target (issue 11): a full comparison of two images (every conv
+layer, every filter, ranked) under 1 s; 25 course images in classes mode (predictions, then
+the two groups) under 5 s; beside them, as a reference, one bare forward pass of the same
+images, and the occlusion experiment on 25 images (reported, no target). Exits 1 when a
+target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+
+def _seconds(fn, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _row(name: str, times: list[float], target: float | None, forward: float) -> bool:
+    median = statistics.median(times)
+    ratio = f"{median / target:>8.2f}" if target else f"{'-':>8}"
+    verdict = "" if target is None else "ok" if median < target else "SLOW"
+    goal = f"{target:g} s" if target else "-"
+    print(f"  {name:<34}{median:>9.3f}{goal:>9}{ratio}{median / forward:>12.1f}  {verdict}")
+    return target is None or median < target
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if not os.environ.get("NETVIZ_TP_ASSETS"):
+        print("set NETVIZ_TP_ASSETS to the offline assets folder (the real SqueezeNet)")
+        return 2
+    torch.set_num_threads(args.threads)
+    from netviz_tp.activations import compare_activations, compare_classes
+    from netviz_tp.data import load_imagenet_val
+    from netviz_tp.models import load_model
+    from netviz_tp.occlusion import occlusion_experiment
+
+    model, data = load_model("squeezenet1_1"), load_imagenet_val()
+    x = data.x.to(next(model.parameters()).device)
+
+    def forward(images):
+        with torch.no_grad():
+            model(images)
+
+    fwd2 = statistics.median(_seconds(lambda: forward(x[:2]), args.repeats))
+    fwd25 = statistics.median(_seconds(lambda: forward(x), args.repeats))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, SqueezeNet 1.1")
+    print(f"  {'seconds':<34}{'median':>9}{'target':>9}{'ratio':>8}{'/ forward':>12}")
+    ok = _row(
+        "2 images, images mode",
+        _seconds(lambda: compare_activations(model, x[:1], x[1:2]), args.repeats),
+        1.0,
+        fwd2,
+    )
+    ok &= _row(
+        "25 images, classes mode",
+        _seconds(lambda: compare_classes(model, x), args.repeats),
+        5.0,
+        fwd25,
+    )
+    ok &= _row(
+        "occlusion, 25 images, 8 random",
+        _seconds(lambda: occlusion_experiment(model, x, data.y), 1),
+        None,
+        fwd25,
+    )
+    print("all targets met" if ok else "some targets missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
