@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import _sha256, _verified, cache_dir
+from . import settings
+from .data import _sha256, _verified
 from .models import Classifier
 from .weights import load_file
 
@@ -50,14 +51,17 @@ class Digits(NamedTuple):
 
 def checkpoint_dir() -> Path:
     """Where the trained network is cached (the kit's download cache)."""
-    return cache_dir()
+    return settings.cache_dir()
 
 
-def checkpoint_path(source: str = "auto") -> Path:
+def checkpoint_path(source: str = "auto", epochs: int = RECIPE["epochs"]) -> Path:
     """The cached weights of the trained network (``.pth``; its record beside it, ``.json``,
     holds its sha256 and held-out accuracy). One file per data source and recipe."""
     version, seed = RECIPE["version"], RECIPE["seed"]
-    return checkpoint_dir() / f"mnist_cnn_{_source(source)}_v{version}_seed{seed}.pth"
+    stem = f"mnist_cnn_{_source(source)}_v{version}_seed{seed}"
+    return checkpoint_dir() / (
+        stem + ("" if epochs == RECIPE["epochs"] else f"_e{epochs}") + ".pth"
+    )
 
 
 def load_digits(split: str = "test", *, source: str = "auto") -> Digits:
@@ -101,13 +105,17 @@ def mnist_net() -> nn.Sequential:
     )  # fmt: skip
 
 
-def mnist_cnn(weights="trained", *, seed: int = 0, progress: bool = True) -> Classifier:
+def mnist_cnn(
+    weights="trained", *, seed: int = 0, epochs: int = RECIPE["epochs"], progress: bool = True
+) -> Classifier:
     """The thesis's MNIST network as a frozen :class:`~netviz_tp.models.Classifier`.
 
     Args:
         weights: ``"trained"`` (also ``"imagenet"``, :func:`load_model`'s default): the kit's
             checkpoint, trained on first use and cached in :func:`checkpoint_dir`; ``None``:
             random weights drawn with ``seed``; a path: a ``state_dict`` file.
+        epochs: training epochs of the checkpoint (fewer: a quicker, less accurate one,
+            cached apart; 1 epoch takes about 5 s and reaches about 90%).
         progress: show the training's progress bar when it has to train.
 
     Shape: ``x [N, 1, 28, 28]`` in ``[0, 1]`` -> logits ``[N, 10]``. Used in:
@@ -117,7 +125,7 @@ def mnist_cnn(weights="trained", *, seed: int = 0, progress: bool = True) -> Cla
         torch.manual_seed(seed)
         net = mnist_net()
     if weights in ("trained", "imagenet"):
-        net.load_state_dict(_trained_state(progress=progress))
+        net.load_state_dict(_trained_state(epochs, progress=progress))
     else:
         load_file(net, weights, "mnist_cnn")
     return _classifier(net)
@@ -168,17 +176,19 @@ def _classifier(net: nn.Module) -> Classifier:
     )  # fmt: skip
 
 
-def _trained_state(*, progress: bool) -> dict[str, torch.Tensor]:
+def _trained_state(epochs: int, *, progress: bool) -> dict[str, torch.Tensor]:
     """The cached checkpoint if its sha256 matches its record, else train and cache it."""
     source = _source("auto")
-    weights = checkpoint_path(source)
+    weights = checkpoint_path(source, epochs)
     record = weights.with_suffix(".json")
     if _recorded_sha256(record) == (_sha256(weights) if weights.is_file() else None):
         return torch.load(weights, map_location="cpu", weights_only=True)
-    net = train_mnist_cnn(load_digits("train", source=source), progress=progress)
+    digits = load_digits("train", source=source)
+    net = train_mnist_cnn(digits, progress=progress, epochs=epochs)
     held_out = accuracy(_classifier(net), load_digits("test", source=source))
     _atomic_write(weights, lambda f: torch.save(net.state_dict(), f))
-    info = dict(sha256=_sha256(weights), held_out_accuracy=held_out, source=source, **RECIPE)
+    recipe = {**RECIPE, "epochs": epochs}
+    info = dict(sha256=_sha256(weights), held_out_accuracy=held_out, source=source, **recipe)
     _atomic_write(record, lambda f: f.write(json.dumps(info, indent=1).encode()))
     return net.state_dict()
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .cam import grad_cam
-from .validate import as_target, check_images, check_model
+from .validate import checked
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,7 @@ def occlusion_experiment(
         >>> r = occlusion_experiment(model, x, y)
         >>> r.drop.mean(), r.control_drop.mean(), r.beats_control.sum()
     """
-    check_model(model)
-    x = check_images(x, model)
-    t = as_target(target, len(x), model)
+    x, t = checked(model, x, target)
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
         raise ValueError(f"n_random must be a positive int, got {n_random!r}")
     colour = _fill(model, x, fill)

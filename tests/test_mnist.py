@@ -97,7 +97,7 @@ def test_the_checkpoint_is_checked_and_retrained_when_corrupted(tmp_path, monkey
     monkeypatch.setenv("NETVIZ_TP_CACHE", str(tmp_path))
     trained = []
 
-    def quick(digits, *, progress):  # stands in for the 40 s training
+    def quick(digits, *, progress, epochs):  # stands in for the 40 s training
         trained.append(len(digits.y))
         return mnist.mnist_net().eval()
 
