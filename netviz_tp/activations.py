@@ -286,9 +286,15 @@ def _checked_layers(model: nn.Module, layers) -> list[str]:
     return names
 
 
+def rank_filters(delta: torch.Tensor, ord: float = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each filter's ``||vec(delta_k)||_ord`` and the filters by decreasing norm (ties keep
+    their order). Shape: ``delta [K, h, w]`` -> ``norms [K]``, ``ranking [K]`` (long)."""
+    norms = torch.linalg.vector_norm(delta.flatten(1), ord=_norm_order(ord), dim=1)
+    return norms, torch.sort(norms, descending=True, stable=True).indices
+
+
 def _compare(name, model, mean_a, mean_b, p) -> LayerComparison:
-    norms = torch.linalg.vector_norm((mean_a - mean_b).flatten(1), ord=p, dim=1)
-    ranking = torch.sort(norms, descending=True, stable=True).indices
+    norms, ranking = rank_filters(mean_a - mean_b, p)
     kind = "conv" if isinstance(_named(model)[name], nn.Conv2d) else "linear"
     return LayerComparison(name, kind, mean_a, mean_b, norms, ranking)
 

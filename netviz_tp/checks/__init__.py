@@ -10,9 +10,11 @@ cell; the hidden part calls them again on other inputs. Printing the verdict is 
 this package, the one exception to the package's no-print rule.
 
 Modules: :mod:`.common` (reference-use detection, comparison, verdicts, the tiny setup) and
-one per method module it checks (same names): :mod:`.saliency`, :mod:`.attacks`, :mod:`.featviz`.
+one per method module it checks (same names): :mod:`.saliency`, :mod:`.attacks`, :mod:`.featviz`,
+:mod:`.cam`, :mod:`.activations`.
 """
 
+from .activations import check_ranked_differences
 from .attacks import (
     check_fgsm,
     check_fooling,
@@ -22,6 +24,7 @@ from .attacks import (
     fooling_variant,
     pgd_variant,
 )
+from .cam import cam_variant, check_grad_cam
 from .common import ReferenceUsedError, forbid_reference, tiny_setup
 from .featviz import check_class_vis_step, check_class_visualization, step_variant
 from .saliency import check_saliency
@@ -44,4 +47,8 @@ __all__ = [
     "check_class_vis_step",
     "check_class_visualization",
     "step_variant",
+    # 04 inside the network
+    "check_grad_cam",
+    "cam_variant",
+    "check_ranked_differences",
 ]

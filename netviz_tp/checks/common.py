@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .. import attacks, featviz, saliency
+from .. import activations, attacks, cam, featviz, saliency
 from ..gradients import input_gradient
 from ..models import tiny_cnn
 
@@ -27,6 +27,8 @@ class ReferenceUsedError(AssertionError):
 _FORBIDDEN = {
     "saliency": ([saliency], []),
     "attacks": ([attacks], []),
+    "cam": ([cam], []),
+    "activations": ([activations], []),
     "featviz": (
         [],
         [featviz.class_visualization, featviz.create_class_visualization, featviz._ascend],
@@ -38,7 +40,8 @@ _FORBIDDEN = {
 def forbid_reference(*families: str):
     """Make the package's reference implementations raise :class:`ReferenceUsedError`.
 
-    ``families``: "saliency", "attacks", "featviz" (default: all). Works however the
+    ``families``: "saliency", "attacks", "cam", "activations", "featviz" (default: all).
+    Works however the
     function was imported (a Python call is caught by the code it runs, via ``sys.settrace``);
     helpers a student may use (``featviz.jitter``, ``featviz.gaussian_blur``) stay allowed.
     """
