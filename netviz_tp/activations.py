@@ -258,9 +258,10 @@ def compare_classes(
         chosen = as_target(classes, 2, model).tolist()
         missing = [c for c in chosen if c not in counts]
         if missing or chosen[0] == chosen[1]:
+            seen = ", ".join(f"{c} ({n})" for c, n in counts.most_common(8))
             raise ValueError(
                 f"classes mode needs two different classes predicted for some images; got "
-                f"{chosen}, predictions are {dict(sorted(counts.items()))} (class: images)"
+                f"{chosen}; the most frequent predictions are {seen} (class (images))"
             )
     a, b = chosen
     labels = tuple(str(c) if class_names is None else str(class_names[c]) for c in chosen)

@@ -61,9 +61,11 @@ def plot_layer_difference(comp: ActivationComparison, layer: int | str) -> Figur
     return fig
 
 
-def plot_norm_summary(comp: ActivationComparison, *, log: bool = False, ax=None):
+def plot_norm_summary(
+    comp: ActivationComparison, *, log: bool = False, title: str = "", ax=None
+) -> Figure:
     """Mean, min and max of the filter norms of each layer against depth (the thesis's
-    difference graph); draws on ``ax`` when given and returns the Axes."""
+    difference graph); draws on ``ax`` when given; returns the Figure."""
     if ax is None:
         ax = Figure(figsize=(max(5.0, 0.28 * len(comp)), 3.4), layout="constrained").subplots()
     curve, depth = comp.summary(), range(len(comp))
@@ -72,10 +74,10 @@ def plot_norm_summary(comp: ActivationComparison, *, log: bool = False, ax=None)
     ax.set_xticks(list(depth), comp.names, rotation=90, fontsize=7)
     ax.set_ylabel(f"{NORM_NAMES[comp.ord]} norm of the filter difference")
     ax.set_yscale("log" if log else "linear")
-    ax.set_title(f"{comp.labels[0]} vs {comp.labels[1]}, layer by layer", fontsize=9)
+    ax.set_title(title or f"{comp.labels[0]} vs {comp.labels[1]}, layer by layer", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return ax
+    return ax.figure
 
 
 def plot_activation_histogram(

@@ -176,7 +176,7 @@ def test_classes_mode_compares_the_two_most_frequent_predictions():
     assert named.counts == (4, 10)
     tie = compare_classes(model, coloured([5, 5, 5])[0])
     assert tie.classes == (0, 1)  # ties go to the smaller class index
-    with pytest.raises(ValueError, match="predictions are"):
+    with pytest.raises(ValueError, match="most frequent predictions are"):
         compare_classes(model, coloured([4, 0, 3])[0], [0, 1])
     with pytest.raises(ValueError, match="at least two predicted classes"):
         compare_classes(model, coloured([0, 6, 0])[0])

@@ -45,7 +45,7 @@ def test_layer_difference_summary_and_histogram(comp):
     fig = plot_layer_difference(comp, 0)
     shown = fig.axes[0].get_images()[0].get_array()
     np.testing.assert_allclose(shown, comp[0].mean_delta.numpy())
-    ax = plot_norm_summary(comp, log=True)
+    ax = plot_norm_summary(comp, log=True).axes[0]
     (line,) = ax.get_lines()
     np.testing.assert_allclose(line.get_ydata(), comp.summary()["mean"].numpy())
     assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == comp.names

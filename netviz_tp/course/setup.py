@@ -77,6 +77,10 @@ class Budget:
     n_vis_classes: int
     sweep_steps: int  # steps of each run of the Q9 sweeps
     vgg_steps: int  # class visualisation steps with VGG16 (slow on CPU)
+    n_class_images: int  # course images split by class (average activations, classes mode)
+    occlusion_random: int  # random regions per image in the occlusion experiment
+    mnist_epochs: int  # training epochs of the MNIST network (the kit's checkpoint: 10)
+    n_digits: int  # held-out MNIST digits attacked and compared
     vgg16_weights: str | None
 
     def as_dict(self) -> dict:
@@ -84,10 +88,10 @@ class Budget:
 
 
 _SIZES = {
-    #         n_img sg  fool atk n_atk vis n_cls sweep vgg
-    "fast": (2, 2, 20, 3, 2, 4, 1, 2, 2),
-    "cpu": (5, 10, 100, 10, 5, 100, 3, 40, 20),
-    "gpu": (5, 25, 100, 20, 10, 200, 5, 200, 200),
+    #         n_img sg  fool atk n_atk vis n_cls sweep vgg  cls_img occ mnist digits
+    "fast": (2, 2, 20, 3, 2, 4, 1, 2, 2, 4, 1, 1, 20),
+    "cpu": (5, 10, 100, 10, 5, 100, 3, 40, 20, 25, 4, 10, 300),
+    "gpu": (5, 25, 100, 20, 10, 200, 5, 200, 200, 25, 8, 10, 1000),
 }
 
 

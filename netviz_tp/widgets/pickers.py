@@ -65,6 +65,14 @@ class ImagePicker:
         _, x, label = self._items[self.dropdown.value]
         return x, label
 
+    def image(self, index: int) -> torch.Tensor:
+        """The image of menu entry ``index``, ``[1, 3, H, W]``."""
+        return self._items[index][1]
+
+    def all_images(self) -> torch.Tensor:
+        """Every image of the menu as one batch ``[N, 3, H, W]`` (all of one size)."""
+        return torch.cat([x for _, x, _ in self._items])
+
     def add(self, name: str, x: torch.Tensor, label: int | None = None) -> None:
         """Add an image ``x [1, 3, H, W]`` and select it."""
         self._items.append((name, x, label))
