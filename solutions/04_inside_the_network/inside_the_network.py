@@ -262,9 +262,10 @@ checks.check_ranked_differences(ranked_differences, acts_test[:1], acts_test[1:2
 
 # %% [markdown]
 # ## An image and its adversarial version, layer by layer
-# FGSM (part 2) with budget `EPS` changes the prediction of the first image. Your function on
-# the first layer (`features.0`, after its ReLU), then the package's comparison of every
-# conv layer, which runs the same computation batch by batch (a running mean).
+# FGSM (part 2) with budget `EPS` changes the prediction of the first image. The package's
+# comparison of every conv layer (`netviz_tp.activations`, batch by batch with a running
+# mean) shows the filter of the first layer that differs most; then your function on that
+# layer (`features.0`, after its ReLU) should rank the filters alike.
 
 # %%
 from netviz_tp.activations import compare_activations, compare_classes
@@ -281,18 +282,20 @@ print(
     f"FGSM eps {EPS * 255:.0f}/255: {plot.short_name(y0[0], names)} -> "
     f"{plot.short_name(adv.pred[0], names)}"
 )
+comp = compare_activations(model, x0, adv.x_adv, ord=NORM_ORD, labels=("image", "adversarial"))
+plot_filter_comparison(comp, "features.0", rank=0)
+
+# %%
 with torch.no_grad(), capture(model, "features.0") as rec:
     model(torch.cat([x0, adv.x_adv]))
 acts = rec.activations["features.0"].relu().cpu()
 delta, norms, ranking = ranked_differences(acts[:1], acts[1:], NORM_ORD)
-comp = compare_activations(model, x0, adv.x_adv, ord=NORM_ORD, labels=("image", "adversarial"))
 print(
     "your top-5 filters of features.0:",
     ranking[:5].tolist(),
     "| the package's:",
     comp["features.0"].ranking[:5].tolist(),
 )
-plot_filter_comparison(comp, "features.0", rank=0)
 
 # %%
 plot_norm_summary(comp)
