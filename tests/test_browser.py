@@ -6,7 +6,7 @@ random weights from the notebook's own parameters) and ``NETVIZ_TP_ASSETS``. Onc
 has an execution count, the notebook is saved and read back (no error output, fast budget);
 then the test scrolls to the practical's explorer, moves its controls (dropdowns, a slider
 through the keyboard on its handle, buttons) and checks that the rendered images change.
-One JupyterLab server and one browser serve the three practicals; each practical's kernel is
+One JupyterLab server and one browser serve the four practicals; each practical's kernel is
 shut down after its test. Screenshots of the explorers go to ``test-artifacts/browser/``
 (with the executed notebooks), and also, reduced to 256 dithered colours, to
 ``$NETVIZ_TP_SCREENSHOTS`` when set (``docs/screenshots`` for the README).
@@ -53,6 +53,7 @@ NOTEBOOKS = {
     "saliency": ROOT / "solutions" / "01_saliency" / "saliency.ipynb",
     "adversarial": ROOT / "solutions" / "02_adversarial" / "adversarial.ipynb",
     "class_vis": ROOT / "solutions" / "03_class_visualization" / "class_visualization.ipynb",
+    "activations": ROOT / "solutions" / "04_inside_the_network" / "inside_the_network.ipynb",
 }
 
 
@@ -335,10 +336,37 @@ def _class_vis(page, ex: str) -> None:
     assert int(stopped[1]) < int(stopped[2]) and stopped[3] != "noise"
 
 
+def _activations(page, ex: str) -> None:
+    """The image-vs-FGSM comparison is drawn; the layer slider (keyboard) changes the layer,
+    the summary-curve button the centre view; the FGSM button compares again."""
+    centre, caption = f"{ex} img.nv-centre", f"{ex} .nv-centre-caption"
+    first = _wait_changed(page, centre, "")
+    text = page.locator(caption).inner_text()
+    assert "features.0" in text
+    handle = page.locator(f"{ex} .nv-layer .noUi-handle[role=slider]")
+    handle.focus()
+    for _ in range(3):
+        handle.press("ArrowRight")
+    text = _wait_changed(page, caption, text, what="text")
+    assert "features.3.expand3x3" in text
+    image = _wait_changed(page, centre, first)
+    page.locator(f"{ex} .nv-view button", has_text="summary curve").click()
+    _wait_text(page, caption, "summary curve")
+    _wait_changed(page, centre, image)
+    group_a = f"{ex} .nv-mean-a-caption"
+    before = page.locator(group_a).inner_text()
+    assert before.startswith("first image")
+    page.locator(f"{ex} .nv-mode button", has_text="classes").click()
+    _wait_changed(page, group_a, before, what="text")  # a class name now
+    page.locator(f"{ex} .nv-adv-button").click()
+    _wait_text(page, f"{ex} .nv-status", "vs FGSM")
+
+
 EXPLORERS = {
     "saliency": (".nv-saliency-explorer", _saliency),
     "adversarial": (".nv-adversarial-explorer", _adversarial),
     "class_vis": (".nv-class-vis-explorer", _class_vis),
+    "activations": (".nv-activations-explorer", _activations),
 }
 
 

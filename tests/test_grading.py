@@ -229,6 +229,23 @@ PRACTICALS = {
                                "    steps = kwargs.get('num_iterations', 200)\n"
                                "    return featviz.create_class_visualization(\n"
                                "        target_y, model, num_iterations=steps)\n"),
+    "04_inside_the_network": ("inside_the_network", "ex1_grad_cam", "ex1_test",
+                              "from netviz_tp import cam\n\n\n"
+                              "def grad_cam(model, x, target, layer):\n"
+                              "    return cam.grad_cam(model, x, target, layer=layer)\n"),
+}  # fmt: skip
+MISTAKES = {  # a typical mistake: 0 for that exercise, and its diagnosis in the feedback
+    "04_inside_the_network": ("ex1_grad_cam", "ex1_test", "apply a ReLU",
+                              "import torch.nn.functional as F\n\n"
+                              "from netviz_tp.hooks import capture\n\n\n"
+                              "def grad_cam(model, x, target, layer):\n"
+                              "    with capture(model, layer, grads=True) as rec:\n"
+                              "        model(x).gather(1, target.view(-1, 1)).sum().backward()\n"
+                              "    maps = rec.activations[layer].detach()\n"
+                              "    alpha = rec.gradients[layer].mean(dim=(2, 3))\n"
+                              "    cam = (alpha[:, :, None, None] * maps).sum(dim=1)\n"
+                              "    return F.interpolate(cam[:, None], size=x.shape[-2:],\n"
+                              "                         mode='bilinear')[:, 0]\n"),
 }  # fmt: skip
 
 
@@ -259,6 +276,9 @@ def test_real_practical_round_trip(assignment, tmp_path, assets, monkeypatch):
     }
     if assignment == "01_saliency":
         cases["colab"] = (strip_metadata(solution), _expected(release))
+    if assignment in MISTAKES:
+        answer, test, _, mistake = MISTAKES[assignment]
+        cases["mistake"] = (set_answer(solution, answer, mistake), _expected(release, zero=[test]))
     for student, (nb, _) in cases.items():
         nbformat.write(nb, tmp_path / f"{student}.ipynb")
     out = tmp_path / "out"
@@ -270,6 +290,9 @@ def test_real_practical_round_trip(assignment, tmp_path, assets, monkeypatch):
         assert result.cells == expected, student
     page = (out / "feedback" / "cheat" / f"{name}.html").read_text()
     assert "ReferenceUsedError" in page
+    if assignment in MISTAKES:
+        diagnosis = MISTAKES[assignment][2]
+        assert diagnosis in (out / "feedback" / "mistake" / f"{name}.html").read_text()
 
 
 def test_wall_clock_stops_a_kernel_deaf_to_interrupts(toy, tmp_path):

@@ -11,15 +11,18 @@ def test_main_writes_every_figure_and_an_html_page(assets, tmp_path, monkeypatch
     monkeypatch.setattr(report, "_optional_model", _squeezenet_only)
     page = report.main(tmp_path, "auto")
     html = page.read_text()
-    for title in ("Saliency maps", "Fooling images", "Class visualisation"):
+    for title in ("Saliency maps", "Fooling images", "Class visualisation", "Inside the network"):
         assert f"<h2>{title} (squeezenet1_1" in html
+    assert "<h2>The thesis&#x27;s MNIST network</h2>" in html
     figures = [line.split("'")[1] for line in html.splitlines() if "<img src=" in line]
-    assert len(figures) == 5 + 1 + 1
+    assert len(figures) == 5 + 1 + 1 + 3 + 1
     for name in figures:
         assert (tmp_path / name).stat().st_size > 10_000  # a real PNG, not an empty canvas
     assert "top-1 accuracy on the 25 course images: 13" in html  # the assets' measured 13/25
     assert "vgg16 skipped: no weights here" in html
     assert html.count("p = ") == 5  # the network's verdict on each class visualisation
+    assert "than 2 random regions of the same area for" in html
+    assert "159,254 weights, trained 1 epochs" in html and "held-out digits right" in html
 
 
 def _squeezenet_only(name, notes):

@@ -13,7 +13,19 @@ from pathlib import Path
 
 import torch
 
-from .. import attacks, data, featviz, models, plot, saliency, settings
+from .. import (
+    activations,
+    attacks,
+    data,
+    featviz,
+    mnist,
+    models,
+    occlusion,
+    plot,
+    saliency,
+    settings,
+)
+from .. import plot_activations as plot_aa
 from ..validate import device_of
 
 #: Classes of the course's class-visualisation demo: tarantula, gorilla, oboe, hourglass,
@@ -52,6 +64,8 @@ def main(out_dir: str | Path = "outputs", model_name: str = "auto") -> Path:
         _saliency_section(model, course, out, names),
         _fooling_section(model, course, out, names, max_iter=10 if fast else 100),
         _class_vis_section(model, out, names, steps=5 if fast else None),
+        _inside_section(model, course, out, names, n_random=2 if fast else 8),
+        _mnist_section(out, epochs=1 if fast else mnist.RECIPE["epochs"], n=100 if fast else None),
     ]
     if model_name == "auto":
         vgg = _optional_model("vgg16", notes)
@@ -151,6 +165,64 @@ def _class_vis_section(model, out: Path, names, *, steps: int | None) -> Section
         for t, caption in zip(VIS_CLASSES, captions, strict=True)
     ]
     section.facts.append("network's probability of the target class: " + "; ".join(shown))
+    return section
+
+
+def _inside_section(model, course, out: Path, names, *, n_random: int) -> Section:
+    """Practical 4 on the course images: occlusion of the Grad-CAM region against random
+    regions, and the average activations of an image and its FGSM version."""
+    section = Section(f"Inside the network ({model.name})")
+    occ = occlusion.occlusion_experiment(model, course.x, course.y, n_random=n_random)
+    section.facts += [
+        f"covering the Grad-CAM region (on average {float(occ.area.mean()):.0%} of the image) "
+        f"lowers the true class's probability more than {n_random} random regions of the same "
+        f"area for {int(occ.beats_control.sum())} of {len(course.y)} images (mean drop "
+        f"{float(occ.drop.mean()):.2f} against {float(occ.control_drop.mean()):.2f})",
+    ]
+    fig = plot.plot_occlusion(course.x[:4], _first(occ, 4), class_names=names)
+    section.figures.append((_save(fig, out, f"occlusion_{model.name}.png"), "first 4 images"))
+    adv = attacks.fgsm(model, course.x[:1], course.y[:1], eps=2 / 255, targeted=False)
+    comp = activations.compare_activations(
+        model, course.x[:1], adv.x_adv, labels=("image", "FGSM 2/255")
+    )
+    section.facts.append(
+        f"image 0 vs its FGSM version (predicted {plot.short_name(adv.pred[0], names)}): "
+        f"{len(comp)} conv/linear layers compared; the largest filter difference is in "
+        f"{comp.names[int(comp.summary()['max'].argmax())]}"
+    )
+    section.figures += [
+        (_save(plot_aa.plot_norm_summary(comp), out, f"activations_{model.name}.png"),
+         "filter norms of the difference, layer by layer"),
+        (_save(plot_aa.plot_filter_comparison(comp, 0), out, f"filter_{model.name}.png"),
+         "first layer: the filter that differs most"),
+    ]  # fmt: skip
+    return section
+
+
+def _first(result, n: int):
+    """The first ``n`` images of an OcclusionResult."""
+    fields = {k: v[:n] for k, v in vars(result).items()}
+    return type(result)(**fields)
+
+
+def _mnist_section(out: Path, *, epochs: int, n: int | None) -> Section:
+    """The thesis's MNIST network: held-out accuracy, FGSM 0.2, a digit's activations."""
+    net = mnist.mnist_cnn(epochs=epochs, progress=False)
+    digits = mnist.load_digits("test")
+    x, y = digits.x[:n], digits.y[:n]
+    adv = attacks.fgsm(net, x.to(device_of(net)), y.to(device_of(net)), eps=0.2, targeted=False)
+    section = Section("The thesis's MNIST network")
+    section.facts += [
+        f"{sum(p.numel() for p in net.parameters()):,} weights, trained {epochs} epochs on "
+        f"4,000 digits: {mnist.accuracy(net, digits):.1%} of the 1,000 held-out digits right",
+        f"FGSM eps 0.2 changes the prediction of {float(adv.success.float().mean()):.0%} "
+        f"of {len(y)} held-out digits",
+    ]
+    comp = activations.compare_activations(
+        net, x[:1], adv.x_adv[:1].cpu(), labels=("digit", "FGSM 0.2")
+    )
+    fig = plot_aa.plot_filter_comparison(comp, "conv1")
+    section.figures.append((_save(fig, out, "mnist_conv1.png"), "first digit vs its FGSM version"))
     return section
 
 
