@@ -13,7 +13,7 @@ from torch import nn
 
 from .. import cam
 from ..hooks import capture, last_conv
-from .common import diagnose, failed, passed, run_student, tiny_setup
+from .common import check_maps, diagnose, failed, passed, run_student, tiny_setup
 
 
 def check_grad_cam(
@@ -38,10 +38,7 @@ def check_grad_cam(
             f"expected maps of the input's size {(n, h, w)}, got {tuple(out.shape)}: upsample "
             "with F.interpolate(cam[:, None], size=x.shape[-2:], mode='bilinear')",
         )
-    if tuple(out.shape) != (n, h, w):
-        failed(name, f"expected shape {(n, h, w)} (one map per image), got {tuple(out.shape)}")
-    if not torch.equal(x_in, x):
-        failed(name, "your function modified the images x in place: work on a copy")
+    check_maps(name, out, x_in, x, "x")
     out = out.to(ref.device)
     if (out < 0).any() and not (ref < 0).any():
         failed(name, "the map has negative values: apply a ReLU to the weighted sum (Eq. 2)")

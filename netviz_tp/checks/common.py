@@ -112,6 +112,16 @@ def run_student(name: str, family: str, fn, *args, **kwargs) -> torch.Tensor:
     return out.detach()
 
 
+def check_maps(name: str, out: torch.Tensor, x_in: torch.Tensor, x: torch.Tensor, arg="X"):
+    """Fail unless ``out`` is one map per image ``[N, H, W]`` and ``x_in`` still equals ``x``
+    (the student's function left its input ``arg`` alone)."""
+    n, _, h, w = x.shape
+    if tuple(out.shape) != (n, h, w):
+        failed(name, f"expected shape {(n, h, w)} (one map per image), got {tuple(out.shape)}")
+    if not torch.equal(x_in, x):
+        failed(name, f"your function modified the images {arg} in place: work on a copy")
+
+
 def diagnose(name, out, ref, variants, tol, what, allowed: float = 0.0) -> None:
     """Pass if ``out`` matches ``ref``; else fail with the message of the matching mistake.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import saliency
-from .common import diagnose, failed, input_grad, passed, pick, run_student, tiny_setup
+from .common import check_maps, diagnose, failed, input_grad, passed, pick, run_student, tiny_setup
 
 
 def check_saliency(fn, model=None, x=None, y=None, *, seed: int = 0, tol: float = 1e-5) -> None:
@@ -26,10 +26,7 @@ def check_saliency(fn, model=None, x=None, y=None, *, seed: int = 0, tol: float 
             f"expected shape {(n, h, w)}, got {tuple(out.shape)}: did you take the "
             "max over the colour channels (dim=1)?",
         )
-    if tuple(out.shape) != (n, h, w):
-        failed(name, f"expected shape {(n, h, w)} (one map per image), got {tuple(out.shape)}")
-    if not torch.equal(x_in, x):
-        failed(name, "your function modified the images X in place: work on a copy")
+    check_maps(name, out, x_in, x)
     out = out.to(ref.device)
     if (out < 0).any():
         failed(name, "the map has negative values: take the absolute value of the gradient")
