@@ -193,6 +193,18 @@ RUN_ALL_OVER = (
 )
 
 
+def _read_saved(path: Path, deadline: float) -> dict:
+    """The saved notebook, read again while the server is still writing it (a large notebook
+    is seen half-written)."""
+    while True:
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _run_all(page, base: str, path: Path) -> dict:
     """Open ``path`` (under the server's root), Run All, wait for the end, save it and return
     the saved notebook (its outputs are what the browser showed)."""
@@ -208,7 +220,7 @@ def _run_all(page, base: str, path: Path) -> dict:
     while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert path.stat().st_mtime_ns != before, f"{path.name} was not saved"
-    notebook = json.loads(path.read_text())
+    notebook = _read_saved(path, deadline)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(path, ARTIFACTS / path.name)
     return notebook

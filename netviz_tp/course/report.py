@@ -1,4 +1,4 @@
-"""The main job: ``main(out_dir, model_name) -> Path`` runs the three practicals on the course
+"""The main job: ``main(out_dir, model_name) -> Path`` runs the four practicals on the course
 images and writes their figures (PNG) and one HTML page that shows them with the numbers.
 
 Used by ``make run`` / ``netviz-tp run``.
@@ -45,7 +45,8 @@ class Section:
 
 
 def main(out_dir: str | Path = "outputs", model_name: str = "auto") -> Path:
-    """Run saliency maps, fooling images and class visualisations; return the HTML page.
+    """Run saliency maps, fooling images, class visualisations, occlusion, average activations
+    and the MNIST network; return the HTML page.
 
     ``model_name="auto"`` takes SqueezeNet 1.1 (the course's network) when its weights can be
     had, else the offline EfficientNet-Lite0, and adds VGG16's saliency maps when its weights
