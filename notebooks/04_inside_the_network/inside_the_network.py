@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown] deletable=false editable=false nbgrader={"cell_type": "markdown", "checksum": "cfa93308c67eed87369ab5637e16eb97", "grade": false, "grade_id": "title", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # # Visualizing Neural Networks, part 4: inside the network
 #

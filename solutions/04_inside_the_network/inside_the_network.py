@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown] nbgrader={"grade": false, "grade_id": "title", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # # Visualizing Neural Networks, part 4: inside the network
 #
