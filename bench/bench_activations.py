@@ -36,7 +36,7 @@ def _row(name: str, times: list[float], target: float | None, forward: float) ->
     ratio = f"{median / target:>8.2f}" if target else f"{'-':>8}"
     verdict = "" if target is None else "ok" if median < target else "SLOW"
     goal = f"{target:g} s" if target else "-"
-    print(f"  {name:<34}{median:>9.3f}{goal:>9}{ratio}{median / forward:>12.1f}  {verdict}")
+    print(f"  {name:<38}{median:>9.3f}{goal:>9}{ratio}{median / forward:>12.1f}  {verdict}")
     return target is None or median < target
 
 
@@ -91,7 +91,7 @@ def main() -> int:
     fwd2 = statistics.median(_seconds(lambda: forward(x[:2]), args.repeats))
     fwd25 = statistics.median(_seconds(lambda: forward(x), args.repeats))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, SqueezeNet 1.1")
-    print(f"  {'seconds':<34}{'median':>9}{'target':>9}{'ratio':>8}{'/ forward':>12}")
+    print(f"  {'seconds':<38}{'median':>9}{'target':>9}{'ratio':>8}{'/ forward':>12}")
     ok = _row(
         "2 images, images mode",
         _seconds(lambda: compare_activations(model, x[:1], x[1:2]), args.repeats),
