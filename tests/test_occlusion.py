@@ -70,6 +70,7 @@ def test_the_experiment_measures_probabilities_of_the_target(tiny, images):
 def test_covering_the_grad_cam_region_hurts_more_than_a_random_one(squeezenet, course_data):
     r = occlusion_experiment(squeezenet, course_data.x, course_data.y, n_random=4)
     beaten = int(r.beats_control.sum())
-    # measured: 24 of 25 (Grad-CAM region ~12% of the image; mean drop 0.36 against 0.09)
+    # measured: 23 of 25 with 4 random regions, 24 with 8 (region ~12% of the image; mean
+    # drop of the true class 0.36 against 0.08)
     assert beaten >= 20, f"the Grad-CAM region beat the random one on {beaten} of 25 images"
     assert r.drop.mean() > 2 * r.control_drop.mean()
