@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/bench_widgets.py
+	$(BIN)/python bench/bench_activations.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache test-artifacts

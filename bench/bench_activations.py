@@ -13,13 +13,12 @@ missed.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 import time
 
 import torch
+from common import squeezenet_run, update_times
 
 
 def _seconds(fn, repeats: int) -> list[float]:
@@ -55,33 +54,19 @@ def bench_explorer(model, data, repeats: int, forward: float) -> bool:
     }
     ok = True
     for name, (control, values) in changes.items():
-        times = []
-        for value in values:
-            start = time.perf_counter()
-            control.value = value
-            ex.wait(300)
-            if ex.error.value:
-                raise RuntimeError(f"the explorer reported an error: {ex.error.value}")
-            times.append(time.perf_counter() - start)
+        times = update_times(ex, control, values)
         ok &= _row(f"explorer: {name}", times, 1.0, forward)
     return ok
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    if not os.environ.get("NETVIZ_TP_ASSETS"):
-        print("set NETVIZ_TP_ASSETS to the offline assets folder (the real SqueezeNet)")
+    run = squeezenet_run(__doc__)
+    if run is None:
         return 2
-    torch.set_num_threads(args.threads)
+    args, model, data = run
     from netviz_tp.activations import compare_activations, compare_classes
-    from netviz_tp.data import load_imagenet_val
-    from netviz_tp.models import load_model
     from netviz_tp.occlusion import occlusion_experiment
 
-    model, data = load_model("squeezenet1_1"), load_imagenet_val()
     x = data.x.to(next(model.parameters()).device)
 
     def forward(images):

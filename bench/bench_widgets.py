@@ -13,29 +13,14 @@ course's defaults (vanilla saliency, the course fooling rule, class-vis frames) 
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 import time
 
 import torch
+from common import squeezenet_run, update_times
 
 TARGET_UPDATE, TARGET_FRAME = 1.0, 1.0
-
-
-def _update_times(ex, control, values) -> list[float]:
-    """Seconds from setting ``control.value`` to the end of the work it started."""
-    times = []
-    for value in values:
-        start = time.perf_counter()
-        control.value = value
-        if not ex.wait(300):
-            raise TimeoutError("the explorer did not finish within 300 s")
-        if ex.error.value:
-            raise RuntimeError(f"the explorer reported an error: {ex.error.value}")
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _row(name: str, times: list[float], target: float) -> bool:
@@ -57,7 +42,7 @@ def bench_explorer(explorer, table: dict, course_method: str, title: str, model,
         ex.method_dd.value = method
         ex.wait(300)
         images = [(ex.image_dd.value + k + 1) % len(data.y) for k in range(repeats)]
-        fine = _row(method, _update_times(ex, ex.image_dd, images), TARGET_UPDATE)
+        fine = _row(method, update_times(ex, ex.image_dd, images), TARGET_UPDATE)
         ok &= fine or method != course_method
     return ok
 
@@ -98,18 +83,10 @@ def bench_class_vis(model, steps: int = 60) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    if not os.environ.get("NETVIZ_TP_ASSETS"):
-        print("set NETVIZ_TP_ASSETS to the offline assets folder (the real SqueezeNet)")
+    run = squeezenet_run(__doc__)
+    if run is None:
         return 2
-    torch.set_num_threads(args.threads)
-    from netviz_tp.data import load_imagenet_val
-    from netviz_tp.models import load_model
-
-    model, data = load_model("squeezenet1_1"), load_imagenet_val()
+    args, model, data = run
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; targets: update "
           f"< {TARGET_UPDATE} s, frame every <= {TARGET_FRAME} s")  # fmt: skip
     print(f"  {'':<28}{'median':>9}{'max':>9}{'ratio':>8}")
