@@ -280,7 +280,7 @@ def test_settings_are_one_value_overridden_by_replacement(tiny):
     assert vis_settings(blur_every=4.0).blur_every == 4  # a slider's float, as an int
     by_value = class_visualization(tiny, 2, preset=mine)
     by_name = class_visualization(tiny, 2, preset="cs231n", steps=3)
-    assert by_value.settings == by_name.settings == mine
+    assert by_value.settings == by_name.settings == (mine,)  # one per image
     assert torch.equal(by_value.x, by_name.x)
     with pytest.raises(TypeError, match="knobs are"):
         vis_settings("rdfia", learning_rate=1.0)

@@ -160,7 +160,7 @@ class ClassVisExplorer(Explorer):
     def _add_to_gallery(self, result, title: str, preset: str, model_name: str) -> None:
         image = W.Image(value=image_png(result.x), format="png", width=150, height=150)
         start = self.image_dd.label if self.image_dd.value != NOISE else NOISE
-        used = result.settings
+        (used,) = result.settings
         lines = [
             f"<b>{title}</b> ({html.escape(model_name)}, {preset})",
             f"lr {used.lr:.3g}, l2 {used.l2:.1e}",
