@@ -236,15 +236,13 @@ def _ascend(
         index = None if len(rows) == n else torch.tensor(rows, device=v.device)
         sub = v if index is None else v.index_select(0, index)
         shifted = jitter_each(sub, offsets).detach().requires_grad_(True)
-        l2 = _one_or_each([s.l2 for s in part], v)
+        lr, l2 = (_one_or_each([getattr(s, k) for s in part], v) for k in ("lr", "l2"))
         with torch.enable_grad():
             score = objective(forward(shifted), index)
             penalty = l2_penalty(shifted, l2) if any(s.l2 for s in part) else 0  # eq. (3)
             (grad,) = torch.autograd.grad(score.sum() - penalty, shifted)
         with torch.no_grad():
-            sub.add_(
-                jitter_each(grad.mul_(_one_or_each([s.lr for s in part], v)), offsets, undo=True)
-            )  # eq. (4)
+            sub.add_(jitter_each(grad.mul_(lr), offsets, undo=True))  # eq. (4)
             sub = _clamp(sub, [s.clamp for s in part], lo, hi)
             due = [s.blur_sigma if s.blur_every and step % s.blur_every == 0 else 0 for s in part]
             sub = blur_each(sub, due)
