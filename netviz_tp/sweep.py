@@ -23,8 +23,9 @@ from .validate import as_target, check_images, check_model, device_of
 CPU_BATCH = 16
 """Most images per batch on a CPU: beyond a few images a larger batch is no faster per
 image (measured on SqueezeNet and VGG16, ``bench/bench_featviz.py``), it only takes memory."""
-MEMORY_SHARE = 0.25
-"""The share of the device's free memory a sweep's batch may take (its estimate)."""
+MEMORY_SHARE = {"cuda": 0.8, "cpu": 0.25}
+"""The share of the free memory a sweep's batch may take (by its estimate), per device type:
+most of a GPU (the session's own), a quarter of a CPU machine's (shared with the rest)."""
 
 
 @dataclass(frozen=True)
@@ -174,9 +175,9 @@ def _label(cell: dict) -> str:
 def chunk_size(model, n: int) -> int:
     """Images per batch for ``n`` visualisations on ``model``'s device.
 
-    On a GPU all ``n`` when :data:`MEMORY_SHARE` of its free memory holds them (the whole
-    sweep in one batch), else as many as it holds; on a CPU at most :data:`CPU_BATCH`, and as
-    many as :data:`MEMORY_SHARE` of the available memory holds. The memory of one image is
+    On a GPU all ``n`` when its share (:data:`MEMORY_SHARE`) of the free memory holds them
+    (the whole sweep in one batch), else as many as it holds; on a CPU at most
+    :data:`CPU_BATCH`, and as many as its share of the free memory holds. The memory of one image is
     estimated by :func:`bytes_per_image`.
     """
     device = device_of(model)
@@ -185,7 +186,7 @@ def chunk_size(model, n: int) -> int:
         cap = n
     else:
         free, cap = _available_memory(), CPU_BATCH
-    fit = int(MEMORY_SHARE * free // bytes_per_image(model))
+    fit = int(MEMORY_SHARE.get(device.type, 0.25) * free // bytes_per_image(model))
     return max(1, min(n, cap, fit))
 
 

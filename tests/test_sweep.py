@@ -80,7 +80,9 @@ def test_memory_stays_bounded_for_a_large_sweep(tiny, monkeypatch):
     per_image = bytes_per_image(tiny)
     assert per_image > 3 * 3 * 32 * 32 * 4  # at least the outputs of the input's layers
     # a machine with free memory for 5 images' worth of activations in the shared budget
-    monkeypatch.setattr(sweeps, "_available_memory", lambda: 5 * per_image / sweeps.MEMORY_SHARE)
+    monkeypatch.setattr(
+        sweeps, "_available_memory", lambda: 5 * per_image / sweeps.MEMORY_SHARE["cpu"]
+    )
     assert chunk_size(tiny, 1000) == 5
     sizes, handle = forward_batches(tiny)
     try:
@@ -142,3 +144,13 @@ def test_bad_sweeps_name_the_problem(tiny, images):
         sweep(tiny, [1, 2], init_img=images[:3], **QUICK)
     with pytest.raises(ValueError, match="0..9"):
         sweep(tiny, [1, 12], **QUICK)
+
+
+def test_on_a_gpu_the_whole_sweep_is_one_batch_when_it_fits(tiny, monkeypatch):
+    # a stand-in GPU: the device and its free memory are what chunk_size asks about
+    monkeypatch.setattr(sweeps, "device_of", lambda model: torch.device("cuda", 0))
+    monkeypatch.setattr(sweeps, "bytes_per_image", lambda model: 10**6)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (16 * 10**9, 16 * 10**9))
+    assert chunk_size(tiny, 1000) == 1000  # far beyond the CPU's cap
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (100 * 10**6, 16 * 10**9))
+    assert chunk_size(tiny, 1000) == 80  # 0.8 of 100 MB at 1 MB per image
