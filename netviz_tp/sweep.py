@@ -96,42 +96,48 @@ def sweep(
     knobs = course_knobs(knobs)
     plan = [vis_settings(preset, **{**knobs, **cell}) for _ in targets for cell in cells]
     batch_settings(plan, len(plan))  # one space for all, before any work
-    labels = tuple(_label(cell) for _ in targets for cell in cells)
-    cell_target = [t for t in targets for _ in cells]
-    cell_start = [i for i in range(len(targets)) for _ in cells]
     n = len(plan)
-    size = chunk if chunk is not None else chunk_size(model, n)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"chunk must be a positive number of images, got {chunk!r}")
-    order = sorted(range(n), key=lambda i: -plan[i].steps)  # similar lengths share a batch
+    for name, value in (("chunk", chunk), ("ncols", ncols)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    size = chunk or chunk_size(model, n)
+    cell_target = [t for t in targets for _ in cells]
+    cell_start = None if starts is None else starts[[i for i in range(len(targets)) for _ in cells]]
     total = sum(s.steps for s in plan)
     bar = tqdm(total=total, desc="sweep", unit="image-step") if progress is True else progress
-    x, scores = [None] * n, [None] * n
     try:
-        for first in range(0, n, size):
-            rows = order[first : first + size]
-            start = None if starts is None else starts[[cell_start[i] for i in rows]]
-            res = class_visualization(
-                model, [cell_target[i] for i in rows], preset=[plan[i] for i in rows],
-                init_img=start, seed=seed, progress=bar,
-            )  # fmt: skip
-            for j, i in enumerate(rows):
-                x[i] = res.x[j]
-                scores[i] = (
-                    res.scores[plan[i].steps - 1, j]
-                    if plan[i].steps
-                    else res.x.new_tensor(float("nan"))
-                )
+        x, scores = _run(model, cell_target, plan, cell_start, seed, size, bar)
     finally:
         if progress is True:
             bar.close()
-    if ncols is not None and (isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1):
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
     width = min(ncols or cols or n, n)
+    labels = tuple(_label(cell) for _ in targets for cell in cells)
     return VisGrid(
-        torch.stack(x), torch.tensor(cell_target), torch.stack(scores).cpu(), tuple(plan),
-        labels, (-(-n // width), width), size,
-    )  # fmt: skip
+        x, torch.tensor(cell_target), scores, tuple(plan), labels, (-(-n // width), width), size
+    )
+
+
+def _run(model, targets, plan, starts, seed, size, bar):
+    """Every cell, in batches of ``size``: ``(x [N, C, H, W], last scores [N] on the CPU)``.
+
+    Cells are batched by decreasing ``steps`` so that a batch holds runs of similar lengths
+    (a run that is done leaves its batch, but a batch lasts as long as its longest run)."""
+    n = len(plan)
+    order = sorted(range(n), key=lambda i: -plan[i].steps)
+    x, scores = [None] * n, torch.full((n,), float("nan"))
+    for first in range(0, n, size):
+        rows = order[first : first + size]
+        res = class_visualization(
+            model, [targets[i] for i in rows], preset=[plan[i] for i in rows],
+            init_img=None if starts is None else starts[rows], seed=seed, progress=bar,
+        )  # fmt: skip
+        for j, i in enumerate(rows):
+            x[i] = res.x[j]
+            if plan[i].steps:
+                scores[i] = res.scores[plan[i].steps - 1, j].item()
+    return torch.stack(x), scores
 
 
 def _cells(vary) -> tuple[list[dict], int | None]:
