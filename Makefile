@@ -49,6 +49,7 @@ check-release: setup
 
 bench: setup
 	$(BIN)/python bench/bench_methods.py
+	$(BIN)/python bench/bench_featviz.py
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/bench_widgets.py
 	$(BIN)/python bench/bench_activations.py

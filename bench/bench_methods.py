@@ -68,11 +68,12 @@ def report(title: str, times: dict, scale: float, unit: str) -> dict[str, float]
     return {name: scale * median for name, (median, _) in times.items()}
 
 
-def course_run(model, net, z0: torch.Tensor, steps: int) -> torch.Tensor:
-    """The course loop with the rdfia settings; returns the final pixels."""
-    preset = PRESETS["rdfia"]
+def course_run(model, net, z0, steps: int, target: int = TARGET, preset=None) -> torch.Tensor:
+    """The course loop with the rdfia settings (or ``preset``, a VisSettings in the course's
+    space); returns the final pixels."""
+    preset = preset or PRESETS["rdfia"]
     z = course.create_class_visualization(
-        TARGET,
+        target,
         net,
         model.mean.flatten().cpu().numpy(),
         model.std.flatten().cpu().numpy(),

@@ -10,8 +10,6 @@ normalised image as the course does and reproduce its loop step for step.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -20,101 +18,25 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from .featviz_settings import (
+    COURSE_NAMES,
+    PRESETS,
+    VisSettings,
+    batch_settings,
+    course_knobs,
+    is_sequence,
+    per_image,
+    vis_settings,
+)
 from .hooks import capture
+from .regularizers import blur_each, gaussian_blur, jitter, jitter_each, l2_penalty
 from .validate import as_target, check_images, check_model, device_of
 
-
-@dataclass(frozen=True)
-class VisSettings:
-    """The knobs of the visualisation loop (:func:`class_visualization`), one frozen value.
-
-    Fields: ``space`` the optimised variable, ``"pixels"`` (``x``) or ``"normalized"`` (the
-    course's ``z = (x - mean) / std``); ``lr`` the ascent step of eq. (4); ``steps``; ``l2``
-    the weight of the penalty ``l2 ||v||^2`` of eq. (3); ``blur_sigma`` (pixels) and
-    ``blur_every`` (steps) the periodic Gaussian blur (``0`` in either: never blur);
-    ``jitter`` the largest random roll in pixels (``0``: never); ``clamp`` keep valid pixels
-    after each step. The defaults are the preset ``"pixels"``; override a preset with
-    ``dataclasses.replace(PRESETS["rdfia"], lr=2.0)``.
-    """
-
-    space: str = "pixels"
-    lr: float = 0.3
-    steps: int = 200
-    l2: float = 0.01
-    blur_sigma: float = 0.5
-    blur_every: int = 10
-    jitter: int = 16
-    clamp: bool = True
-
-    def __post_init__(self) -> None:
-        if self.space not in ("pixels", "normalized"):
-            raise ValueError(f'space must be "pixels" or "normalized", got {self.space!r}')
-        for name in ("steps", "blur_every", "jitter"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-            object.__setattr__(self, name, int(value))  # 10.0 from a slider -> 10
-        for name in ("lr", "l2", "blur_sigma"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-PRESETS: dict[str, VisSettings] = {
-    "pixels": VisSettings(),  # ours
-    "rdfia": VisSettings(space="normalized", lr=5.0, steps=200, l2=1e-3),
-    "cs231n": VisSettings(space="normalized", lr=25.0, steps=100, l2=1e-3),
-}
-"""Named settings of :func:`class_visualization`: the course's (RDFIA 3-b, CS231n), on the
-normalised image ``z``, and ours, ``"pixels"``, on pixels. Since ``x = mean + std * z``, a
-step ``lr_z`` on ``z`` moves pixels like a step ``lr_z * std**2`` on ``x``: lr 0.3 in pixels
-is about rdfia's lr 5. The L2 term pulls towards black rather than towards the mean colour,
-so images are darker; l2 0.01 (a pull of ``2 * lr * l2 = 0.6%`` per step, rdfia's is 1%) was
-chosen on SqueezeNet: tarantula, gorilla and oboe all reached softmax >= 0.99 from noise
-(rdfia: the oboe became a cornet), with cleaner images than l2 0.003-0.005 (brighter but
-noisier, oboe lost) or 0 (saturated noise). All three blur with sigma 0.5 every 10 steps and
-jitter by up to 16 pixels, as the course does."""
-
-COURSE_NAMES = dict(
-    l2_reg="l2", learning_rate="lr", num_iterations="steps", blur_width="blur_sigma",
-    max_jitter="jitter",
-)  # fmt: skip
-"""The course's keyword names of :class:`VisSettings` fields (``create_class_visualization``)."""
-
-
-def vis_settings(preset: str | VisSettings | None = None, **overrides) -> VisSettings:
-    """A preset (a name of :data:`PRESETS` or a :class:`VisSettings`) with some fields replaced.
-
-    ``overrides`` are :class:`VisSettings` fields; a None value keeps the preset's. Without a
-    preset: ``"rdfia"`` when ``space="normalized"`` is asked, else ``"pixels"``.
-    """
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if preset is None:
-        preset = "rdfia" if overrides.get("space") == "normalized" else "pixels"
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            close = difflib.get_close_matches(preset, PRESETS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise KeyError(f"unknown preset {preset!r}; {hint}presets are {sorted(PRESETS)}")
-        preset = PRESETS[preset]
-    if not isinstance(preset, VisSettings):
-        raise TypeError(f"preset must be a name or a VisSettings, got {type(preset).__name__}")
-    knobs = [f.name for f in dataclasses.fields(VisSettings)]
-    unknown = sorted(set(overrides) - set(knobs))
-    if unknown:
-        raise TypeError(f"unknown keyword(s) {unknown}; knobs are {knobs}")
-    return dataclasses.replace(preset, **overrides)
-
-
-def course_knobs(kwargs: dict) -> dict:
-    """The course's keywords (``l2_reg``, ``learning_rate``, ``num_iterations``, ``blur_width``,
-    ``max_jitter``; ``None`` turning blur or jitter off) as :class:`VisSettings` fields; other
-    keywords pass through unchanged."""
-    knobs = {COURSE_NAMES.get(k, k): v for k, v in kwargs.items()}
-    for name in ("blur_every", "jitter"):
-        if name in knobs and knobs[name] is None:
-            knobs[name] = 0
-    return knobs
+__all__ = [  # jitter and gaussian_blur are the notebook's helpers, from .regularizers
+    "COURSE_NAMES", "PRESETS", "VisResult", "VisSettings", "batch_settings", "channel_mean",
+    "channel_visualization", "class_score", "class_visualization", "course_knobs",
+    "create_class_visualization", "gaussian_blur", "jitter", "vis_settings",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -124,84 +46,36 @@ class VisResult:
     Shape: ``x [N, C, H, W]`` pixels in ``[0, 1]`` (detached); ``target`` long ``[N]`` (the
     class, or the channel, of each image); ``scores [steps_run, N]``: the objective (class
     score, or mean channel activation) of each image at each step, measured on the jittered
-    image before that step's update; ``steps_run``: the steps done (fewer than asked when the
-    callback stopped the loop); ``settings``: the :class:`VisSettings` used.
+    image before that step's update (NaN once the image has done its ``steps``);
+    ``steps_run``: the loop's steps done (the largest ``steps`` of the batch, fewer when the
+    callback stopped the loop); ``settings``: the :class:`VisSettings` of each image.
     """
 
     x: torch.Tensor
     target: torch.Tensor
     scores: torch.Tensor
     steps_run: int
-    settings: VisSettings
+    settings: tuple[VisSettings, ...]
 
 
-# --- transforms and regularisers ----------------------------------------------------------
+# --- objectives: (network output, rows of the batch still running) -> one score per row ------
 
 
-def jitter(v: torch.Tensor, ox: int, oy: int) -> torch.Tensor:
-    """Roll ``v [N, C, H, W]`` circularly by ``ox`` pixels along W and ``oy`` along H.
+def class_score(target: torch.Tensor) -> Callable:
+    """Objective: the logit of class ``target[i]`` for image ``i`` (of ``rows``, if given)."""
 
-    Equal to the course's ``jitter(X, ox, oy)`` (two ``torch.cat``); negative offsets undo it.
-    """
-    return torch.roll(v, shifts=(oy, ox), dims=(2, 3)) if ox or oy else v
+    def objective(logits: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        t = target if rows is None else target[rows]
+        return logits.gather(1, t[:, None]).squeeze(1)
 
-
-def gaussian_blur(v: torch.Tensor, sigma: float, *, truncate: float = 4.0) -> torch.Tensor:
-    """Separable Gaussian blur along H then W, equal to the course's ``blur_image``.
-
-    Reference: the course blurs with ``scipy.ndimage.gaussian_filter1d`` on axis 2 then 3;
-    this is the same filter in torch on ``v``'s device: kernel radius ``int(truncate * sigma
-    + 0.5)``, half-sample symmetric borders (scipy's ``mode="reflect"``), each pass summed in
-    float64 and rounded to ``v``'s dtype like scipy's.
-
-    Args: sigma: the standard deviation in pixels (> 0); truncate: kernel half-width in sigmas.
-    Shape: ``v [N, C, H, W]`` -> the same shape and dtype.
-    """
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
-    radius = int(truncate * sigma + 0.5)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=v.device)
-    weights = torch.exp(-0.5 / (sigma * sigma) * offsets**2)
-    weights = (weights / weights.sum()).tolist()
-    for dim in (2, 3):
-        v = _correlate(v, weights, dim)
-    return v
+    return objective
 
 
-def _correlate(v: torch.Tensor, weights: list[float], dim: int) -> torch.Tensor:
-    """Correlate ``v`` along ``dim`` with an odd-length kernel, half-sample symmetric borders."""
-    n, radius = v.shape[dim], len(weights) // 2
-    index = torch.arange(-radius, n + radius, device=v.device) % (2 * n)
-    index = torch.where(index < n, index, 2 * n - 1 - index)  # ... c b a | a b c ... c | c b ...
-    padded = v.index_select(dim, index).double()
-    out = sum(w * padded.narrow(dim, k, n) for k, w in enumerate(weights))
-    return out.to(v.dtype)
-
-
-def l2_penalty(v: torch.Tensor, l2: float) -> torch.Tensor:
-    """The regulariser of eq. (3), ``l2 * ||v||^2`` over the batch (a sum of per-image terms).
-
-    Differentiated by autograd like the course's, not as ``2 * l2 * v``: the two differ in the
-    last bit, and on SqueezeNet the loop is chaotic: measured, a last-bit difference grows
-    to a visibly different image within 2 to 10 steps.
-    """
-    return l2 * v.norm() ** 2
-
-
-# --- objectives: network output -> one score per image [N] ----------------------------------
-
-
-def class_score(target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Objective: the logit of class ``target[i]`` for image ``i``."""
-    return lambda logits: logits.gather(1, target[:, None]).squeeze(1)
-
-
-def channel_mean(rec, channel: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def channel_mean(rec, channel: torch.Tensor) -> Callable:
     """Objective: the mean over positions of channel ``channel[i]`` of the layer recorded by
     ``rec`` (a :func:`netviz_tp.hooks.capture` recording of one layer) for image ``i``."""
-    rows = torch.arange(len(channel), device=channel.device)
 
-    def objective(_logits: torch.Tensor) -> torch.Tensor:
+    def objective(_logits: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         if not rec.activations:
             raise ValueError("the layer did not run in the model's forward pass; pick another")
         (act,) = rec.activations.values()
@@ -210,7 +84,8 @@ def channel_mean(rec, channel: torch.Tensor) -> Callable[[torch.Tensor], torch.T
                 f"channel {channel.tolist()} is out of range: the layer has {act.shape[1]} "
                 f"channels, numbered 0..{act.shape[1] - 1}"
             )
-        return act[rows, channel].reshape(len(channel), -1).mean(dim=1)
+        ch = channel if rows is None else channel[rows]
+        return act[torch.arange(len(ch), device=ch.device), ch].reshape(len(ch), -1).mean(dim=1)
 
     return objective
 
@@ -222,12 +97,12 @@ def class_visualization(
     model,
     target,
     *,
-    preset: str | VisSettings | None = None,
+    preset: str | VisSettings | Sequence | None = None,
     init_img: torch.Tensor | None = None,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     callback: Callable | None = None,
     callback_every: int = 1,
-    progress: bool = False,
+    progress: bool | tqdm = False,
     **knobs,
 ) -> VisResult:
     """Generate images that the model scores highly for a class, by regularised gradient ascent.
@@ -238,6 +113,10 @@ def class_visualization(
     the course, the normalised image ``z = (x - mean) / std`` (``space="normalized"``: the
     network ``model.net`` then runs on ``z`` directly).
 
+    A batch runs as one: every image carries its own settings (target, knobs, seed, start)
+    and each is optimised as if alone (up to float rounding); an image that has done its
+    ``steps`` stops changing and leaves the batch, which then runs on the others only.
+
     Reference: Simonyan et al. 2014, arXiv:1312.6034; Yosinski et al. 2015, arXiv:1506.06579.
 
     Args:
@@ -245,31 +124,35 @@ def class_visualization(
         target: a class index or name for every image, or one per image (a list: the images
             are optimised together, each for its own class).
         preset: ``"pixels"``, ``"rdfia"``, ``"cs231n"`` (see :data:`PRESETS`) or any
-            :class:`VisSettings`; the default is the preset of ``space``: ``"pixels"``, or
-            ``"rdfia"`` for ``"normalized"``.
+            :class:`VisSettings`, or one per image; the default is the preset of ``space``:
+            ``"pixels"``, or ``"rdfia"`` for ``"normalized"``.
         knobs: fields of :class:`VisSettings` replacing the preset's (``lr=2.0``,
-            ``steps=50``...; None keeps the preset's value), see :func:`vis_settings`.
+            ``steps=50``...; None keeps the preset's value), one value for every image or
+            a sequence with one per image (``lr=[0.1, 1.0]``), see :func:`batch_settings`.
         init_img: pixels ``[N, C, H, W]`` in ``[0, 1]`` to start from; default noise
             ``torch.randn`` from ``torch.Generator().manual_seed(seed)`` taken as ``z`` (in
             pixel space mapped to pixels and clipped to ``[0, 1]``). The course draws it from
             the global RNG instead.
-        seed: seeds the noise and the jitter offsets, drawn as ``rng.randint(0, jitter)`` for
-            W then H from ``random.Random(seed)``, like the course.
+        seed: for every image, or one per image: seeds its noise and its jitter offsets,
+            drawn as ``rng.randint(0, jitter)`` for W then H from ``random.Random(seed)``,
+            like the course. Images with the same seed start from the same noise and share
+            their offsets, so that each is what it would be alone with that seed.
         callback: ``callback(step, x, scores)`` with the current pixels and this step's
             scores ``[N]``, every ``callback_every`` steps and at the last step; if it returns
             a true value the loop stops there (a stop button, an early exit).
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar counting image-steps (or advance the bar given).
 
     Shape: ``init_img [N, C, H, W]`` in ``[0, 1]`` -> ``VisResult.x [N, C, H, W]`` in
     ``[0, 1]`` (``H = W = model.input_size`` from noise); ``scores [steps_run, N]``.
 
     Example:
-        >>> res = class_visualization(model, ["tarantula", 366], preset="rdfia")
+        >>> res = class_visualization(model, ["tarantula", 366], preset="rdfia", lr=[3, 5])
         >>> plt.imshow(netviz_tp.to_numpy(res.x)[0])
 
     Used in: solutions/03_class_visualization.
     """
-    target, init_img = _checked(model, target, init_img, classes=True)
+    per_image = (preset, seed, *knobs.values())
+    target, init_img = _checked(model, target, init_img, per_image, classes=True)
     run = dict(seed=seed, callback=callback, callback_every=callback_every, progress=progress)
     return _ascend(model, class_score(target), target, init_img, preset, **run, **knobs)
 
@@ -288,30 +171,36 @@ def channel_visualization(
         layer: a name from ``model.layers`` (e.g. ``"features.7"``) or one of its modules.
         channel: the channel for every image, or one per image.
         preset, init_img, options: as :func:`class_visualization` (``seed``, ``callback``,
-            ``progress``, the :class:`VisSettings` fields...).
+            ``progress``, the :class:`VisSettings` fields, per image or for all...).
 
     Shape: as :func:`class_visualization`; ``VisResult.target`` holds the channels.
     """
-    channel, init_img = _checked(model, channel, init_img, classes=False)
+    per_image = (preset, *options.values())
+    channel, init_img = _checked(model, channel, init_img, per_image, classes=False)
     with capture(model, layer) as rec:
         return _ascend(model, channel_mean(rec, channel), channel, init_img, preset, **options)
 
 
-def _checked(model, target, init_img, *, classes: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _checked(model, target, init_img, per_image, *, classes: bool):
     """The prologue: check the model and the start images; ``target`` (classes, checked against
     the model's, or channels) as ``LongTensor[N]`` on the model's device."""
     check_model(model)
     init_img = None if init_img is None else check_images(init_img, model)
-    n = _batch_size(target, init_img)
+    n = _batch_size(target, init_img, per_image)
     return as_target(target, n, model if classes else None).to(device_of(model)), init_img
 
 
-def _batch_size(target, init_img: torch.Tensor | None) -> int:
+def _batch_size(target, init_img: torch.Tensor | None, per_image) -> int:
+    """The number of images: of ``init_img``, else of the targets, else of the longest
+    per-image setting (the mismatches are reported by the checks that follow)."""
     if init_img is not None:
         return len(init_img)
-    if isinstance(target, torch.Tensor):
+    if isinstance(target, torch.Tensor) and target.dim():
         return max(target.numel(), 1)
-    return len(target) if isinstance(target, Sequence) and not isinstance(target, str) else 1
+    if is_sequence(target):
+        return len(target)
+    sizes = [len(v) for v in per_image if is_sequence(v)]
+    return max(sizes, default=1)
 
 
 def _ascend(
@@ -319,45 +208,92 @@ def _ascend(
     objective,
     target: torch.Tensor,
     init_img: torch.Tensor | None,
-    preset: str | VisSettings | None,
+    preset,
     *,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     callback: Callable | None = None,
     callback_every: int = 1,
-    progress: bool = False,
+    progress: bool | tqdm = False,
     **knobs,
 ) -> VisResult:
-    """The one loop (see :func:`class_visualization`) for any ``objective(output) -> [N]``."""
-    settings = vis_settings(preset, **knobs)
+    """The one loop (see :func:`class_visualization`) for any ``objective(output, rows)``."""
+    n = len(target)
+    plan = batch_settings(preset, n, **knobs)
+    seeds = _seeds(seed, n)
     if callback_every < 1:
         raise ValueError(f"callback_every must be a positive integer, got {callback_every!r}")
-    normalized = settings.space == "normalized"
-    forward, to_pixels, lo, hi = _parametrisation(model, normalized)
-    v = _start(model, init_img, len(target), normalized, seed)
-    lr, l2, shake, steps = settings.lr, settings.l2, settings.jitter, settings.steps
-    blur_every = settings.blur_every if settings.blur_sigma > 0 else 0
-    rng = random.Random(seed)
-    scores = torch.empty(steps, len(target), device=v.device)
+    forward, to_pixels, lo, hi = _parametrisation(model, plan[0].space == "normalized")
+    v = _start(model, init_img, seeds, plan[0].space == "normalized")
+    rngs = [random.Random(s) for s in seeds]
+    total = max(s.steps for s in plan)
+    scores = torch.full((total, n), math.nan, device=v.device)
+    bar = _bar(progress, sum(s.steps for s in plan))
     step = -1
-    for step in tqdm(range(steps), disable=not progress, desc="visualisation"):
-        ox, oy = (rng.randint(0, shake), rng.randint(0, shake)) if shake else (0, 0)
-        shifted = jitter(v, ox, oy).detach().requires_grad_(True)
+    for step in range(total):
+        rows = [i for i, s in enumerate(plan) if s.steps > step]  # finished images leave
+        part = [plan[i] for i in rows]
+        offsets = [_offsets(rngs[i], s.jitter) for i, s in zip(rows, part, strict=True)]
+        index = None if len(rows) == n else torch.tensor(rows, device=v.device)
+        sub = v if index is None else v.index_select(0, index)
+        shifted = jitter_each(sub, offsets).detach().requires_grad_(True)
+        lr, l2 = (_one_or_each([getattr(s, k) for s in part], v) for k in ("lr", "l2"))
         with torch.enable_grad():
-            score = objective(forward(shifted))
-            loss = score.sum() - l2_penalty(shifted, l2) if l2 else score.sum()  # eq. (3)
-            (grad,) = torch.autograd.grad(loss, shifted)
+            score = objective(forward(shifted), index)
+            penalty = l2_penalty(shifted, l2) if any(s.l2 for s in part) else 0  # eq. (3)
+            (grad,) = torch.autograd.grad(score.sum() - penalty, shifted)
         with torch.no_grad():
-            v.add_(jitter(grad.mul_(lr), -ox, -oy))  # eq. (4)
-            if settings.clamp:
-                v.clamp_(lo, hi)
-            if blur_every and step % blur_every == 0:
-                v = gaussian_blur(v, settings.blur_sigma)
-            scores[step] = score
-            due = callback is not None and (step % callback_every == 0 or step == steps - 1)
+            sub.add_(jitter_each(grad.mul_(lr), offsets, undo=True))  # eq. (4)
+            sub = _clamp(sub, [s.clamp for s in part], lo, hi)
+            due = [s.blur_sigma if s.blur_every and step % s.blur_every == 0 else 0 for s in part]
+            sub = blur_each(sub, due)
+            v = sub if index is None else v.index_copy_(0, index, sub)
+            scores[step, rows] = score
+            if bar is not None:
+                bar.update(len(rows))
+            due = callback is not None and (step % callback_every == 0 or step == total - 1)
             if due and callback(step, _pixels(to_pixels, v), scores[step]):
                 break
-    x = _pixels(to_pixels, v)
-    return VisResult(x, target, scores[: step + 1], step + 1, settings)
+    if bar is not None and progress is True:
+        bar.close()
+    return VisResult(_pixels(to_pixels, v), target, scores[: step + 1], step + 1, plan)
+
+
+def _seeds(seed, n: int) -> list[int]:
+    seeds = per_image("seed", seed, n)
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise TypeError(f"seed must be an integer or one integer per image, got {seed!r}")
+    return seeds
+
+
+def _offsets(rng: random.Random, shake: int) -> tuple[int, int]:
+    """This step's jitter ``(ox, oy)`` of one image, drawn as the course draws them."""
+    return (rng.randint(0, shake), rng.randint(0, shake)) if shake else (0, 0)
+
+
+def _one_or_each(values: list[float], like: torch.Tensor) -> float | torch.Tensor:
+    """A float when all images share the value (exactly the course's arithmetic), else a
+    tensor ``[N, 1, 1, 1]`` that broadcasts over each image."""
+    if len(set(values)) == 1:
+        return values[0]
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1, 1)
+
+
+def _clamp(v: torch.Tensor, clamps: list[bool], lo, hi) -> torch.Tensor:
+    """Clamp the images whose settings ask for it to ``[lo, hi]`` (per channel)."""
+    if all(clamps):
+        return v.clamp_(lo, hi)
+    if not any(clamps):
+        return v
+    mask = torch.tensor(clamps, device=v.device).view(-1, 1, 1, 1)
+    return torch.where(mask, v.clamp(lo, hi), v)
+
+
+def _bar(progress, total: int):
+    """The progress bar to advance: a new one when ``progress`` is True, or the one given."""
+    if progress is True:
+        return tqdm(total=total, desc="visualisation", unit="image-step")
+    return progress or None
 
 
 @torch.no_grad()
@@ -384,12 +320,14 @@ def _parametrisation(model, normalized: bool):
     return network, model.denormalize, model.normalize(zeros), model.normalize(zeros + 1)
 
 
-def _start(model, init_img, n: int, normalized: bool, seed: int) -> torch.Tensor:
-    """The starting ``v``: the given pixels, or seeded normal noise as ``z`` (see docstring)."""
+def _start(model, init_img, seeds: list[int], normalized: bool) -> torch.Tensor:
+    """The starting ``v``: the given pixels, or seeded normal noise as ``z``, one draw per
+    seed (see :func:`class_visualization`)."""
     if init_img is not None:
         return model.normalize(init_img) if normalized else init_img.clone()
-    size = (n, model.in_channels, model.input_size, model.input_size)
-    z = torch.randn(size, generator=torch.Generator().manual_seed(seed)).to(model.mean.device)
+    size = (1, model.in_channels, model.input_size, model.input_size)
+    noise = {s: torch.randn(size, generator=torch.Generator().manual_seed(s)) for s in set(seeds)}
+    z = torch.cat([noise[s] for s in seeds]).to(model.mean.device)
     return z if normalized else model.denormalize(z).clamp(0, 1)
 
 

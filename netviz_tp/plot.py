@@ -151,10 +151,31 @@ def plot_class_vis(
     """Class visualisations ``x [N, 3, H, W]`` titled by their target class (and a subtitle,
     e.g. the settings of a sweep or the network's confidence)."""
     titles = [
-        short_name(t, class_names) + (f"\n{subtitles[i]}" if subtitles is not None else "")
+        short_name(t, class_names) + (f"\n{subtitles[i]}" if subtitles and subtitles[i] else "")
         for i, t in enumerate(targets)
     ]
     return plot_images(x, titles, ncols=ncols, title=title)
+
+
+def plot_vis_grid(
+    grid,
+    *,
+    class_names: Sequence[str] | None = None,
+    subtitles: Sequence[str] | None = None,
+    title: str = "",
+) -> Figure:
+    """A :class:`~netviz_tp.sweep.VisGrid` as its grid, each image titled by its class and
+    the settings that set it apart (and a subtitle, e.g. the network's confidence)."""
+    if subtitles is not None and len(subtitles) != len(grid.x):
+        raise ValueError(f"got {len(subtitles)} subtitles for {len(grid.x)} images")
+    lines = [
+        "\n".join(part for part in parts if part)
+        for parts in zip(grid.labels, subtitles or [""] * len(grid.x), strict=True)
+    ]
+    return plot_class_vis(
+        grid.x, grid.target.tolist(), class_names=class_names, subtitles=lines,
+        ncols=grid.shape[1], title=title,
+    )  # fmt: skip
 
 
 def plot_progress(

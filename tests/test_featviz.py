@@ -280,7 +280,7 @@ def test_settings_are_one_value_overridden_by_replacement(tiny):
     assert vis_settings(blur_every=4.0).blur_every == 4  # a slider's float, as an int
     by_value = class_visualization(tiny, 2, preset=mine)
     by_name = class_visualization(tiny, 2, preset="cs231n", steps=3)
-    assert by_value.settings == by_name.settings == mine
+    assert by_value.settings == by_name.settings == (mine,)  # one per image
     assert torch.equal(by_value.x, by_name.x)
     with pytest.raises(TypeError, match="knobs are"):
         vis_settings("rdfia", learning_rate=1.0)
@@ -312,3 +312,94 @@ def test_squeezenet_rdfia_makes_the_target_the_confident_top_class(squeezenet):
     assert probs.argmax(dim=1).tolist() == [76, 366]
     assert bool((probs[[0, 1], [76, 366]] >= 0.9).all()), probs[[0, 1], [76, 366]]
     assert res.scores[-1].mean() > res.scores[0].mean() + 20  # logits climbed a long way
+
+
+# --- batches whose images carry their own settings ------------------------------------------
+
+PER_IMAGE = {  # knob -> the values of the two images of a batch
+    "lr": [0.5, 2.0],
+    "l2": [0.0, 0.05],
+    "blur_sigma": [0.0, 1.0],
+    "blur_every": [2, 3],
+    "jitter": [0, 5],
+    "clamp": [True, False],
+    "seed": [1, 2],
+}
+
+
+@pytest.mark.parametrize("knob", sorted(PER_IMAGE))
+def test_each_image_of_a_batch_gets_its_own_settings(tiny, knob):
+    values = PER_IMAGE[knob]
+    common = dict(steps=8, jitter=3, blur_every=2, lr=1.0, seed=1)  # jitter and blur on
+    both = class_visualization(tiny, [4, 4], **{**common, knob: values})
+    for i, value in enumerate(values):
+        alone = class_visualization(tiny, 4, **{**common, knob: value})
+        torch.testing.assert_close(both.x[i : i + 1], alone.x, rtol=0, atol=1e-5)
+        torch.testing.assert_close(both.scores[:, i : i + 1], alone.scores, rtol=1e-4, atol=1e-5)
+        assert both.settings[i] == alone.settings[0]
+    assert not torch.allclose(both.x[0], both.x[1], atol=1e-3)  # the knob made a difference
+
+
+def test_per_image_presets_targets_and_starts_in_the_course_space(tiny, images):
+    presets, targets = ["rdfia", "cs231n"], [2, 7]
+    both = class_visualization(tiny, targets, preset=presets, init_img=images[:2], steps=6)
+    for i in range(2):
+        alone = class_visualization(
+            tiny, targets[i], preset=presets[i], init_img=images[i : i + 1], steps=6
+        )
+        torch.testing.assert_close(both.x[i : i + 1], alone.x, rtol=0, atol=1e-5)
+    assert [s.lr for s in both.settings] == [5.0, 25.0]
+
+
+def test_channel_visualization_takes_per_image_knobs(tiny, images):
+    both = channel_visualization(tiny, "0", [3, 3], init_img=images[:2], lr=[0.1, 1.0], steps=5)
+    for i, lr in enumerate([0.1, 1.0]):
+        alone = channel_visualization(tiny, "0", 3, init_img=images[i : i + 1], lr=lr, steps=5)
+        torch.testing.assert_close(both.x[i : i + 1], alone.x, rtol=0, atol=1e-5)
+
+
+def test_the_batch_size_follows_the_per_image_settings(tiny):
+    res = class_visualization(tiny, 4, lr=[0.1, 0.3, 1.0], steps=2)
+    assert res.x.shape[0] == 3 and res.target.tolist() == [4, 4, 4]
+    assert [s.lr for s in res.settings] == [0.1, 0.3, 1.0]
+
+
+def test_finished_images_stop_changing_and_leave_the_batch(tiny):
+    batch_sizes, frames = [], []
+    hook = tiny.net.register_forward_pre_hook(lambda m, args: batch_sizes.append(len(args[0])))
+    try:
+        res = class_visualization(
+            tiny, [4, 4, 6], steps=[3, 9, 5], jitter=2,
+            callback=lambda t, x, s: frames.append((x.clone(), s.clone())),
+        )  # fmt: skip
+    finally:
+        hook.remove()
+    assert batch_sizes == [3, 3, 3, 2, 2, 1, 1, 1, 1]  # done images cost nothing more
+    assert res.steps_run == 9 and res.scores.shape == (9, 3)
+    for i, steps in enumerate([3, 9, 5]):
+        for x, _ in frames[steps:]:  # after its last step the image stays as it is
+            assert torch.equal(x[i], frames[steps - 1][0][i])
+        assert bool(res.scores[:steps, i].isfinite().all()) and bool(
+            res.scores[steps:, i].isnan().all()
+        )
+        alone = class_visualization(tiny, [4, 4, 6][i], steps=steps, jitter=2)
+        torch.testing.assert_close(res.x[i : i + 1], alone.x, rtol=0, atol=1e-5)
+
+
+def test_bad_per_image_settings_name_the_problem(tiny):
+    with pytest.raises(ValueError, match="lr: got 3 values for 2 images"):
+        class_visualization(tiny, [1, 2], lr=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="image 1 of 2: lr must be a finite number >= 0"):
+        class_visualization(tiny, [1, 2], lr=[0.1, -0.2])
+    with pytest.raises(ValueError, match="image 0 of 2: steps must be a non-negative"):
+        class_visualization(tiny, [1, 2], steps=[-1, 3])
+    with pytest.raises(KeyError, match="image 1 of 2: unknown preset 'rdfai'; did you mean"):
+        class_visualization(tiny, [1, 2], preset=["rdfia", "rdfai"])
+    with pytest.raises(ValueError, match="share one space"):
+        class_visualization(tiny, [1, 2], preset=["rdfia", "pixels"])
+    with pytest.raises(ValueError, match="preset: got 3 values for 2 images"):
+        class_visualization(tiny, [1, 2], preset=["rdfia"] * 3)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        class_visualization(tiny, [1, 2], seed=[0, 0.5])
+    with pytest.raises(ValueError, match="lr: got 2 values for 3 images"):
+        class_visualization(tiny, 1, lr=[0.1, 0.2], seed=[0, 1, 2])

@@ -424,6 +424,46 @@ def test_class_vis_invalid_class_is_an_error_not_a_run(two_tiny, labelled):
     assert "zzzz" in ex.error.value and ex.runs == 0
 
 
+def test_a_sweep_adds_one_tile_per_value_run_as_one_batch(two_tiny, labelled):
+    ex = _small(class_vis_explorer(models=two_tiny, images=labelled, target="3"))
+    ex.sweep_dd.value = "steps"
+    assert ex.sweep_values.value == "1, 3, 9"  # around the slider's 3 steps
+    ex.sweep_dd.value = "lr"
+    ex.sweep_values.value = "0.05, 0.3, 2"
+    sizes = []
+    net = ex.model().net
+    hook = net.register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])))
+    try:
+        ex.sweep_button.click()
+        settled(ex)
+    finally:
+        hook.remove()
+    assert ex.error.value == "" and ex.runs == 3
+    assert sizes.count(3) == 3 and max(sizes) == 3  # 3 steps, one batch of 3 images
+    captions = [card.children[1].value for card in ex.gallery.children]
+    for caption, lr in zip(captions, ["0.05", "0.3", "2"], strict=True):
+        assert f"lr {lr}," in caption and "3/3 steps" in caption
+    assert "lr = 0.05, 0.3, 2" in ex.status.value and ex.progress.value == 9
+    ex.sweep_values.value = "0.1, fast"
+    ex.sweep_button.click()
+    settled(ex)
+    assert "numbers separated by commas" in ex.error.value and ex.runs == 3
+
+
+def test_stop_halts_a_sweep(two_tiny, labelled):
+    ex = _small(class_vis_explorer(models=two_tiny, images=labelled, target="3"), steps=400)
+    ex.sweep_values.value = "0.1, 1"
+
+    def press_stop(change):
+        if change["new"] >= 4:
+            ex.stop_button.click()
+
+    ex.progress.observe(press_stop, "value")
+    ex.sweep_button.click()
+    settled(ex)
+    assert "sweep of lr stopped" in ex.status.value and ex.runs == 0 and ex.error.value == ""
+
+
 def test_starting_from_a_course_image_names_its_class(squeezenet, course_data):
     two = CourseData(course_data.x[:2], course_data.y[:2], course_data.class_names)
     ex = _small(class_vis_explorer(models=[squeezenet], images=two, target="3"))

@@ -29,7 +29,8 @@
 # blur, start from a real image, and try VGG16.
 #
 # **Tools.** `netviz_tp.featviz` gives the helpers `jitter` (circular shift) and
-# `gaussian_blur`; `netviz_tp.plot`, `netviz_tp.checks`. Images are pixels in `[0, 1]`: the
+# `gaussian_blur`; `netviz_tp.sweep` runs many visualisations as one batch (the figures);
+# `netviz_tp.plot`, `netviz_tp.checks`. Images are pixels in `[0, 1]`: the
 # model normalises them, so the step sizes here are in pixel units (the course's
 # `learning_rate=5` on normalised images moves pixels about as fast as 0.3 here).
 #
@@ -70,7 +71,8 @@ SWEEP_STEPS = [max(1, SWEEP_ITERATIONS // 4), SWEEP_ITERATIONS, 4 * SWEEP_ITERAT
 SWEEP_LEARNING_RATES = [0.05, 0.3, 1.5]
 SWEEP_L2 = [0.0, 0.01, 0.1]
 SWEEP_BLUR_WIDTHS = [0.0, 0.5, 1.5]  # 0: no blur
-INIT_IMAGE_INDEX = 7  # Q10: the course image to start from (7: a gorilla)
+# Q10: the course images to start from (7: a gorilla, 4: a brown bear, 24: a black swan)
+INIT_IMAGE_INDICES = [7, 4, 24][: BUDGET.n_vis_classes]
 VGG16_WEIGHTS = BUDGET.vgg16_weights  # "imagenet" (528 MB, cached) or None: random weights
 VGG_ITERATIONS = BUDGET.vgg_steps  # VGG16 is slow on a CPU
 SEED = 0
@@ -86,6 +88,7 @@ from netviz_tp import checks, plot
 from netviz_tp.data import class_index, load_imagenet_val
 from netviz_tp.featviz import gaussian_blur, jitter
 from netviz_tp.models import load_model
+from netviz_tp.sweep import sweep
 from netviz_tp.validate import device_of
 
 model = load_model(MODEL)
@@ -185,26 +188,37 @@ checks.check_class_visualization(create_class_visualization, model, target=76, s
 
 # %% [markdown]
 # ## Class visualisations (Q8)
-# Your loop, from noise, for each class of `CLASSES`; the title gives the network's
-# confidence in the class on the final image.
+# The figures of this notebook run many visualisations at once: `sweep` (from
+# `netviz_tp.sweep`) takes the steps of your loop (the test of exercise 2 compared them), one
+# batch for all the images, each with its own class and settings. Here: each class of
+# `CLASSES` from the same noise; the title gives the network's confidence in the class on
+# the final image.
 
 # %%
 targets = [class_index(c) for c in CLASSES]
+SETTINGS = dict(  # the knobs above, in the package's names
+    lr=LEARNING_RATE,
+    l2=L2_REG,
+    blur_every=BLUR_EVERY,
+    blur_sigma=BLUR_WIDTH,
+    jitter=MAX_JITTER,
+    seed=SEED,
+)
+
+
+def confidence(net, x, classes):
+    """The net's probability of each class on its image, as subtitles."""
+    with torch.no_grad():
+        p = net(x).softmax(1)[range(len(x)), list(classes)]
+    return [f"p = {float(q):.0%}" for q in p]
 
 
 def visualise_classes(net, steps):
-    """Your create_class_visualization from noise for each target, titled with the net's
-    confidence in the class on the final image."""
-    kwargs = dict(l2_reg=L2_REG, learning_rate=LEARNING_RATE, blur_every=BLUR_EVERY)
-    kwargs.update(blur_width=BLUR_WIDTH, max_jitter=MAX_JITTER, seed=SEED, progress=True)
-    images = torch.cat(
-        [create_class_visualization(t, net, num_iterations=steps, **kwargs) for t in targets]
-    )
-    with torch.no_grad():
-        confidence = net(images).softmax(1)[range(len(targets)), targets]
-    subtitles = [f"p = {float(p):.0%}" for p in confidence]
+    """Every target from noise, as one batch, titled with the net's confidence."""
+    grid = sweep(net, targets, preset="pixels", steps=steps, **SETTINGS)
+    subtitles = confidence(net, grid.x, grid.target.tolist())
     title = f"{net.name}, {steps} steps"
-    return plot.plot_class_vis(images, targets, class_names=names, subtitles=subtitles, title=title)
+    return plot.plot_vis_grid(grid, class_names=names, subtitles=subtitles, title=title)
 
 
 visualise_classes(model, NUM_ITERATIONS)
@@ -227,41 +241,38 @@ visualise_classes(model, NUM_ITERATIONS)
 # %% [markdown]
 # ## Sweeps (Q9)
 # Each row changes one knob around the default settings, with `SWEEP_ITERATIONS` steps (the
-# first row changes the number of steps). Same class and seed everywhere.
+# first row changes the number of steps). Same class and seed everywhere: only the knob
+# differs. The twelve runs are one batch (in chunks on a small machine); a run that needs
+# fewer steps leaves the batch when it is done.
 
 # %%
-defaults = dict(
-    l2_reg=L2_REG,
-    learning_rate=LEARNING_RATE,
-    num_iterations=SWEEP_ITERATIONS,
-    blur_every=BLUR_EVERY,
-    blur_width=BLUR_WIDTH,
-    max_jitter=MAX_JITTER,
-    seed=SEED,
-)
-sweeps = {
-    "num_iterations": SWEEP_STEPS,
-    "learning_rate": SWEEP_LEARNING_RATES,
-    "l2_reg": SWEEP_L2,
-    "blur_width": SWEEP_BLUR_WIDTHS,
+one_knob = {
+    "steps": SWEEP_STEPS,
+    "lr": SWEEP_LEARNING_RATES,
+    "l2": SWEEP_L2,
+    "blur_sigma": SWEEP_BLUR_WIDTHS,  # 0: no blur
 }
+cells = [{knob: value} for knob, values in one_knob.items() for value in values]
 target = targets[0]
-runs, labels = [], []
-for knob, values in sweeps.items():
-    for value in values:
-        runs.append(create_class_visualization(target, model, **{**defaults, knob: value}))
-        labels.append(f"{knob}={value:g}")
-sweep_images = torch.cat(runs)
-with torch.no_grad():
-    p = model(sweep_images).softmax(1)[:, target]
-plot.plot_class_vis(
-    sweep_images,
-    [target] * len(runs),
-    class_names=names,
-    subtitles=[f"{label}\np = {float(q):.0%}" for label, q in zip(labels, p, strict=True)],
-    ncols=3,
-    title="One knob per row",
+grid = sweep(model, target, cells, ncols=3, preset="pixels", steps=SWEEP_ITERATIONS, **SETTINGS)
+subtitles = confidence(model, grid.x, grid.target.tolist())
+plot.plot_vis_grid(grid, class_names=names, subtitles=subtitles, title="One knob per row")
+
+# %% [markdown]
+# The learning rate and the L2 weight act together (the pull towards black is
+# `2 * lr * l2` per step): every pair, rows by learning rate, columns by L2 weight.
+
+# %%
+grid = sweep(
+    model,
+    target,
+    {"lr": SWEEP_LEARNING_RATES, "l2": SWEEP_L2},
+    preset="pixels",
+    steps=SWEEP_ITERATIONS,
+    **SETTINGS,
 )
+subtitles = confidence(model, grid.x, grid.target.tolist())
+plot.plot_vis_grid(grid, class_names=names, subtitles=subtitles, title="learning rate x L2 weight")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q9_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Q9 Try to vary the number of iterations and the learning rate as well as the regularization weight. (1 point)
@@ -280,32 +291,18 @@ plot.plot_class_vis(
 
 # %% [markdown]
 # ## Starting from a real image (Q10)
-# The course image `INIT_IMAGE_INDEX`, used as `init_img` with its own class as the target.
+# The course images `INIT_IMAGE_INDICES`, each used as `init_img` with its own class as the
+# target (one batch): the starts above, the results below.
 
 # %%
-data = load_imagenet_val(num=INIT_IMAGE_INDEX + 1)
-x0 = data.x[INIT_IMAGE_INDEX : INIT_IMAGE_INDEX + 1].to(device)
-y0 = int(data.y[INIT_IMAGE_INDEX])
-x1 = create_class_visualization(
-    y0,
-    model,
-    init_img=x0,
-    l2_reg=L2_REG,
-    learning_rate=LEARNING_RATE,
-    num_iterations=NUM_ITERATIONS,
-    blur_every=BLUR_EVERY,
-    blur_width=BLUR_WIDTH,
-    max_jitter=MAX_JITTER,
-    seed=SEED,
-    progress=True,
-)
-with torch.no_grad():
-    p0, p1 = (float(model(v).softmax(1)[0, y0]) for v in (x0, x1))
+data = load_imagenet_val(num=max(INIT_IMAGE_INDICES) + 1)
+x0 = data.x[INIT_IMAGE_INDICES].to(device)
+y0 = data.y[INIT_IMAGE_INDICES].tolist()
+grid = sweep(model, y0, init_img=x0, preset="pixels", steps=NUM_ITERATIONS, **SETTINGS)
+before = [f"start, {p}" for p in confidence(model, x0, y0)]
+after = [f"after {NUM_ITERATIONS} steps, {p}" for p in confidence(model, grid.x, y0)]
 plot.plot_class_vis(
-    torch.cat([x0, x1]),
-    [y0, y0],
-    class_names=names,
-    subtitles=[f"start, p = {p0:.0%}", f"after {NUM_ITERATIONS} steps, p = {p1:.0%}"],
+    torch.cat([x0, grid.x]), y0 * 2, class_names=names, subtitles=before + after, ncols=len(y0)
 )
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q10_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
