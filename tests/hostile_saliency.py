@@ -152,7 +152,8 @@ def compute_saliency_maps(X, y, model):
 
 def snoop(markers: tuple[str, ...]) -> str:
     """A cell that reads every file it can reach and prints those holding one of ``markers``
-    (the instructor's sources, hidden tests, rubrics), with how many it found."""
+    (the instructor's sources, hidden tests, rubrics), with how many it found. The markers
+    are written backwards, so that the cell's own notebook does not hold them."""
     return f"""
 import os, sys
 found = []
@@ -164,12 +165,13 @@ for root, dirs, files in os.walk("/"):
             text = open(os.path.join(root, name), errors="ignore").read(10**7)
         except OSError:
             continue
-        if any(marker in text for marker in {markers!r}):
+        if any(marker[::-1] in text for marker in {[m[::-1] for m in markers]!r}):
             found.append(text)
 print(len(found), "secret files found")
 print("\\n".join(found))
 """
 
 
-SECRETS = ("BEGIN HIDDEN TESTS", "Rubric (instructor only)", "seed=1)", "BEGIN SOLUTION")
-"""Text of the instructor's source that no feedback page may contain."""
+SECRETS = ("Rubric (instructor only)", "compute_saliency_maps, seed=1)", "### BEGIN SOLUTION")
+"""Text of the instructor's source that no feedback page may contain (the package's own
+source, public, mentions nbgrader's markers: they are not secrets)."""

@@ -160,7 +160,7 @@ def toy_submissions(release, solution, paths: dict) -> dict[str, tuple[object, d
         nb.cells.insert(_index(nb, "test_norm2") + 1, code(text))
         return nb
 
-    snoop = hostile.snoop(("HIDDEN TESTS", "norm2(5, 12)"))
+    snoop = hostile.snoop(("norm2(5, 12)",))
     killer = after_tests(solution, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
     patcher = set_answer(solution, "square", "def square(x):\n    return 0")
     patcher.cells.insert(_index(patcher, "square"), code(PATCHER))
@@ -302,7 +302,7 @@ def test_hostile_code_reaches_nothing_and_leaves_nothing(toy_batch, toy):
     for r in results:
         for path in r.feedback:
             text = path.read_text()
-            assert "HIDDEN TESTS" not in text and "norm2(5, 12)" not in text
+            assert "norm2(5, 12)" not in text
     leftovers = [
         p for p in psutil.process_iter(["cmdline"]) if probe["mark"] in (p.info["cmdline"] or [])
     ]
@@ -499,11 +499,17 @@ def _saliency_cases(release, solution) -> dict:
 
 
 def test_wall_clock_stops_a_kernel_deaf_to_interrupts(toy, tmp_path):
-    """A cell that ignores the per-cell interrupt is stopped by the per-submission wall clock."""
+    """A cell that ignores the per-cell interrupt is stopped by the per-submission wall clock,
+    with the process it started."""
     import psutil
 
     release, solution = toy
-    deaf = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    mark = f"netviz-deaf-{time.time_ns()}"
+    deaf = (
+        "import signal, subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', {mark!r}])\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    )
     nbformat.write(set_answer(solution, "square", deaf), tmp_path / "deaf.ipynb")
     nbformat.write(solution, tmp_path / "honest.ipynb")
     results = grade("toy", tmp_path, tmp_path / "out", course=TOY, cell_timeout=60,
@@ -513,12 +519,8 @@ def test_wall_clock_stops_a_kernel_deaf_to_interrupts(toy, tmp_path):
         ("honest", ""),
     ]
     assert results[0].score == 0 and results[1].score == 5
-    leftovers = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if "netviz-grade-" in proc.cwd():
-                leftovers.append(proc)
-    assert leftovers == []
+    alive = [p for p in psutil.process_iter(["cmdline"]) if mark in (p.info["cmdline"] or [])]
+    assert alive == []
 
 
 def test_repair_restores_a_deleted_test_after_its_answer(toy):
