@@ -444,6 +444,10 @@ def test_real_practical_round_trip(assignment, tmp_path, assets, monkeypatch):
     name, answer_id, test_id, cheat_code = PRACTICALS[assignment]
     release = release_notebooks(assignment, course=ROOT)[name]
     solution = fill_answers(release, _read(ROOT / "solutions" / assignment / f"{name}.ipynb"))
+    for cell in solution.cells:  # written answers of a student's own, not the rubrics
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("solution"):
+            cell.source = "The map is brighter on the object than on the background."
     cheat = set_answer(solution, answer_id, cheat_code)
     cases = {
         "solution": (solution, _expected(release)),
