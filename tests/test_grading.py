@@ -383,7 +383,13 @@ def test_scan_errors(tmp_path):
     with pytest.raises(GradingError, match="no submissions"):
         intake.scan(tmp_path, ["toy"])
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "carol.ipynb")
-    assert "several notebooks" in intake.scan(tmp_path, ["a", "b"])["carol"].flag
+    with pytest.raises(GradingError, match="no submissions.*STUDENT/NOTEBOOK.ipynb.*carol"):
+        intake.scan(tmp_path, ["a", "b"])
+    (tmp_path / "dave").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "dave" / "a.ipynb")
+    entries = intake.scan(tmp_path, ["a", "b"])
+    assert "several notebooks" in entries["carol"].flag
+    assert entries["dave"].files == {"a": tmp_path / "dave" / "a.ipynb"} and not entries["dave"].flag
 
 
 def test_canary_stops_grading_when_the_solution_fails_in_the_grading_environment(
