@@ -389,7 +389,8 @@ def test_scan_errors(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "dave" / "a.ipynb")
     entries = intake.scan(tmp_path, ["a", "b"])
     assert "several notebooks" in entries["carol"].flag
-    assert entries["dave"].files == {"a": tmp_path / "dave" / "a.ipynb"} and not entries["dave"].flag
+    assert entries["dave"].files == {"a": tmp_path / "dave" / "a.ipynb"}
+    assert not entries["dave"].flag
 
 
 def test_canary_stops_grading_when_the_solution_fails_in_the_grading_environment(
