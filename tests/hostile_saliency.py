@@ -172,8 +172,8 @@ print("\\n".join(found))
 """
 
 
-SECRETS = ("Rubric (instructor only)", "compute_saliency_maps, seed=1)", "### BEGIN HIDDEN TESTS")
+SECRETS = ("Rubric (instructor only), 2 points", "compute_saliency_maps, seed=1)", "### BEGIN HIDDEN TESTS")
 """Text of the instructor's source that no feedback page may contain: a rubric, a hidden
 test, the hidden tests' marker. (The tests' submissions are made from the source, so their
 own code cells still carry ``### BEGIN SOLUTION``; the package's public source mentions
-nbgrader's markers, so the snoop does not look for them.)"""
+nbgrader's markers and the rubric heading, so the snoop looks for a rubric's own text.)"""
