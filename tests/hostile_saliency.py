@@ -172,7 +172,11 @@ print("\\n".join(found))
 """
 
 
-SECRETS = ("Rubric (instructor only), 2 points", "compute_saliency_maps, seed=1)", "### BEGIN HIDDEN TESTS")
+SECRETS = (
+    "Rubric (instructor only), 2 points",
+    "compute_saliency_maps, seed=1)",
+    "### BEGIN HIDDEN TESTS",
+)
 """Text of the instructor's source that no feedback page may contain: a rubric, a hidden
 test, the hidden tests' marker. (The tests' submissions are made from the source, so their
 own code cells still carry ``### BEGIN SOLUTION``; the package's public source mentions
