@@ -1,11 +1,13 @@
-"""Grading time per submission: grade N copies of each practical's solution with `netviz-tp grade`.
+"""Grading time per submission, with and without the sandbox, measured side by side.
 
 Usage: NETVIZ_TP_ASSETS=../shared/assets python bench/bench_grading.py [N] [--jobs J]
        [--assignment NAME ...]
 
-Prints, per practical, the wall time of the whole batch and the seconds per submission
-(target: at most 30 s per submission on a 2-core CPU), and checks every copy got full
-autograded marks.
+Grades N copies of each practical's solution twice in one run, under bubblewrap and with no
+sandbox (``--sandbox none``), and prints per submission: the batch's wall time divided by N
+(referee, canary and release included), the mean time of the two notebook runs (demo and
+evaluation) of one submission, and the sandbox's cost (bubblewrap / none). Target: at most
+30 s per submission on a 2-core CPU. Checks that every copy got full autograded marks.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from netviz_tp.course.grading import grade, release_notebooks
 from netviz_tp.course.submissions import fill_answers
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("autograde", "generate_feedback")
+KINDS = ("bubblewrap", "none")
 
 
-def bench(assignment: str, copies: int, jobs: int) -> tuple[float, dict, bool]:
-    """Seconds per submission, mean seconds per nbgrader step, all copies got full marks?"""
+def bench(assignment: str, copies: int, jobs: int, kind: str) -> tuple[float, float, bool]:
+    """(batch seconds per submission, seconds of its two runs, all copies got full marks?)"""
     course = Course.load(ROOT)
     source_dir = course.source(assignment)
     releases = release_notebooks(assignment, course=ROOT)
@@ -41,11 +43,11 @@ def bench(assignment: str, copies: int, jobs: int) -> tuple[float, dict, bool]:
                 folder.mkdir(exist_ok=True)
                 nbformat.write(fill_answers(release, source), folder / f"{nb_name}.ipynb")
         start = time.perf_counter()
-        results = grade(assignment, subs, out, course=ROOT, jobs=jobs)
+        results = grade(assignment, subs, out, course=ROOT, jobs=jobs, sandbox_kind=kind)
         elapsed = time.perf_counter() - start
     full = all(not r.error and r.score + r.pending_manual == r.max_score for r in results)
-    steps = {s: sum(r.seconds.get(s, 0) for r in results) / len(results) for s in STEPS}
-    return elapsed / copies, steps, full
+    runs = sum(sum(r.seconds.values()) for r in results) / len(results)
+    return elapsed / copies, runs, full
 
 
 def main() -> int:
@@ -55,14 +57,16 @@ def main() -> int:
     parser.add_argument("--assignment", action="append")
     args = parser.parse_args()
     names = args.assignment or Course.load(ROOT).assignments()
-    print(f"{'assignment':<24}{'copies':>7}{'jobs':>5}{'s/submission':>14}"
-          f"{'autograde s':>13}{'feedback s':>12}  full marks")  # fmt: skip
+    print(f"{'assignment':<24}{'copies':>7}{'jobs':>5}  {'s/submission (bwrap | none)':>28}"
+          f"  {'runs s (bwrap | none)':>22}  {'sandbox cost':>12}  full marks")  # fmt: skip
     ok = True
     for name in names:
-        per, steps, full = bench(name, args.copies, args.jobs)
-        ok &= full
-        print(f"{name:<24}{args.copies:>7}{args.jobs:>5}{per:>14.1f}{steps['autograde']:>13.1f}"
-              f"{steps['generate_feedback']:>12.1f}  {'yes' if full else 'NO'}")  # fmt: skip
+        measured = {kind: bench(name, args.copies, args.jobs, kind) for kind in KINDS}
+        (per_b, runs_b, full_b), (per_n, runs_n, full_n) = measured["bubblewrap"], measured["none"]
+        ok &= full_b and full_n
+        print(f"{name:<24}{args.copies:>7}{args.jobs:>5}  {per_b:>13.1f} | {per_n:<12.1f}"
+              f"  {runs_b:>10.1f} | {runs_n:<9.1f}  {per_b / per_n:>11.2f}x  "
+              f"{'yes' if full_b and full_n else 'NO'}")  # fmt: skip
     return 0 if ok else 1
 
 

@@ -138,7 +138,11 @@ def _grad(X, y, model, objective=lambda z, y: z.gather(1, y[:, None])):
             lambda X, y, m: (
                 _grad(X, y, m, lambda z, y: -F.cross_entropy(z, y, reduction="none")).abs().amax(1)
             ),
-            "log-probability",
+            "a cross-entropy loss instead of the class score",
+        ),
+        (
+            lambda X, y, m: _grad(X, y, m, lambda z, y: F.cross_entropy(z, y)).abs().amax(1),
+            "a cross-entropy loss (averaged over the batch) instead of the class score",
         ),
         (lambda X, y, m: _grad(X, y, m, lambda z, y: z.sum(1)).abs().amax(1), "sum of all"),
         (lambda X, y, m: _grad(X, y, m).abs().amax(1) * 2 + 1, "differ from the reference"),

@@ -111,12 +111,14 @@ def test_python_dash_m_runs_the_cli():
 
 def test_grade_reports_each_student_and_exits_3_when_some_were_not_graded(capsys, monkeypatch):
     from netviz_tp.course import grading
+    from netviz_tp.course.grades_csv import StudentResult
 
     def fake_grade(assignment, submissions, out, **options):
-        assert options == {"course": ".", "cell_timeout": 5, "wall_timeout": 600.0, "jobs": 2}
+        assert options == {"course": ".", "cell_timeout": 5, "wall_timeout": 600.0, "jobs": 2,
+                           "sandbox_kind": "auto", "regrade": False}  # fmt: skip
         return [
-            grading.StudentResult("alice", 5, 6, pending_manual=1),
-            grading.StudentResult("bob", 0, 6, error="timed out after 600 s (whole submission)"),
+            StudentResult("alice", 5, 6, pending_manual=1),
+            StudentResult("bob", 0, 6, error="timed out after 600 s (whole submission)"),
         ]
 
     monkeypatch.setattr(grading, "grade", fake_grade)
@@ -131,3 +133,21 @@ def test_grade_reports_each_student_and_exits_3_when_some_were_not_graded(capsys
     assert (
         run(capsys, "grade", "toy", "subs", "--out", "o", "--timeout", "5", "--jobs", "2")[0] == 0
     )
+
+    def canary_fails(*args, **kwargs):
+        from netviz_tp.course.batch import EnvironmentProblem
+
+        raise EnvironmentProblem("canary: the instructor's solution gets 0 (cell 'ex1_test': x)")
+
+    monkeypatch.setattr(grading, "grade", canary_fails)
+    code, _, err = run(capsys, "grade", "toy", "subs", "--out", "o", "--sandbox", "none")
+    assert code == 1 and "canary: the instructor's solution gets 0" in one_line_error(err)
+
+    def canary_fails(*args, **kwargs):
+        from netviz_tp.course.batch import EnvironmentProblem
+
+        raise EnvironmentProblem("canary: the instructor's solution gets 0 (cell 'ex1_test': x)")
+
+    monkeypatch.setattr(grading, "grade", canary_fails)
+    code, _, err = run(capsys, "grade", "toy", "subs", "--out", "o", "--sandbox", "none")
+    assert code == 1 and "canary: the instructor's solution gets 0" in one_line_error(err)

@@ -1,9 +1,11 @@
 """Grading round trips through real nbgrader: honest, damaged and dishonest submissions.
 
 The toy course in tests/fixtures/grading/ has two autograded exercises (2 and 3 points) and a
-written answer (1 point, graded by hand); its hidden test for ``norm2`` forbids the reference
-``math.hypot``. Every submission is built from its release and source notebooks with nbformat,
-graded in one batch, and each per-cell score is asserted exactly from grades.csv.
+written answer (1 point, graded by hand). Every submission is built from its release and
+source notebooks with nbformat, graded in one batch with damaged, unusual and hostile ones
+(reading the grading folders, writing grades, background processes, the host's network,
+filling the disk, killing its parent, IPython input transformers), and each per-cell score
+is asserted exactly from grades.csv.
 """
 
 from __future__ import annotations
@@ -11,14 +13,24 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import json
+import shutil
+import socket
+import threading
+import time
 from pathlib import Path
 
+import hostile_saliency as hostile
 import nbformat
 import pytest
+import torch
 
+from netviz_tp.course import intake
+from netviz_tp.course.batch import EnvironmentProblem
+from netviz_tp.course.config import GradingError
 from netviz_tp.course.grades_csv import TRAILING
 from netviz_tp.course.grading import grade, release_notebooks
-from netviz_tp.course.submissions import GradingError, collect_submissions, fill_answers, repair
+from netviz_tp.course.submissions import fill_answers, repair
 
 pytestmark = pytest.mark.notebooks
 
@@ -61,8 +73,48 @@ def toy():
     return release, fill_answers(release, _read(TOY / "source" / "toy" / "toy.ipynb"))
 
 
-def toy_submissions(release, solution) -> dict[str, tuple[object, dict]]:
-    """student -> (notebook or raw text, expected per-cell scores; None = to grade by hand)."""
+SNOOP = """
+for path in ({course!r}, {subs!r}, {out!r}):
+    try:
+        print([open(os.path.join(path, n), errors="ignore").read() for n in os.listdir(path)])
+    except OSError as exc:
+        print("cannot read", path, type(exc).__name__)
+for target in ({csv!r}, {result!r}, {course_file!r}):
+    try:
+        open(target, "w").write("snoop,HACKED")
+    except OSError as exc:
+        print("cannot write", type(exc).__name__)
+f = open("/tmp/fill", "wb")
+while True:
+    f.write(b"0" * 2**20)
+"""
+
+PROCESSES = """
+import os, socket, subprocess, sys, time
+code = "import time; time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", code, {mark!r}], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", code, {mark!r}])
+    os._exit(0)
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    print("connected")
+except OSError as exc:
+    print("no network:", exc)
+time.sleep(10**6)  # interrupted by the per-cell limit
+"""
+
+PATCHER = (
+    "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n"
+    "import builtins\n"
+    "builtins.AssertionError = type('Nothing', (Exception,), {})\n"
+)
+
+
+def toy_submissions(release, solution, paths: dict) -> dict[str, tuple[object, dict]]:
+    """student -> (notebook, raw text or None, expected per-cell scores; None = by hand)."""
     full = {"test_square": 2, "test_norm2": 3, "explain": None}
     colab = copy.deepcopy(solution)
     colab.cells.insert(_index(solution, "test_square") + 1, code("scratch = square(5)"))
@@ -87,58 +139,126 @@ def toy_submissions(release, solution) -> dict[str, tuple[object, dict]]:
     tampered = set_answer(tampered, "test_square", "assert True")
     tampered.cells[_index(tampered, "test_norm2")].metadata.nbgrader.points = 100
 
-    cheat = set_answer(solution, "norm2", "def norm2(x, y):\n    return math.hypot(x, y)")
     loop = set_answer(
         solution, "square", "while True:\n    pass\n\ndef square(x):\n    return x * x"
     )
     raises = set_answer(solution, "square", "raise ValueError('oops')")
     raises.cells.insert(_index(raises, "norm2"), code("1 / 0"))
+
+    unanswered = set_answer(solution, "explain", "YOUR ANSWER HERE")
+    answer_next = copy.deepcopy(unanswered)
+    answer_next.cells.insert(
+        _index(unanswered, "explain") + 1,
+        nbformat.v4.new_markdown_cell("Because squares are |x|^2."),
+    )
+    in_question = copy.deepcopy(unanswered)
+    question = in_question.cells[_index(unanswered, "explain") - 1]
+    question.source += "\n\nBecause (-x)(-x) = x x."
+
+    def after_tests(nb, text):
+        nb = copy.deepcopy(nb)
+        nb.cells.insert(_index(nb, "test_norm2") + 1, code(text))
+        return nb
+
+    snoop = hostile.snoop(("norm2(5, 12)",))
+    killer = after_tests(solution, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    patcher = set_answer(solution, "square", "def square(x):\n    return 0")
+    patcher.cells.insert(_index(patcher, "square"), code(PATCHER))
     return {
         "solution": (solution, full),
         "release": (release, {"test_square": 0, "test_norm2": 0, "explain": 0}),
         "colab": (colab, full),
         "duplicated": (dup, full),
         "moved_deleted": (moved, full),
-        "reference": (cheat, {**full, "test_norm2": 0}),
         "loop": (loop, {**full, "test_square": 0}),
         "raises": (raises, {**full, "test_square": 0}),
         "tampered": (tampered, {**full, "test_square": 0}),
+        "unanswered": (unanswered, {**full, "explain": 0}),
+        "answer_next": (answer_next, full),
+        "answer_in_question": (in_question, full),
+        "bom": ("\ufeff" + nbformat.writes(solution), full),
         "zz_not_json": ("{this is not a notebook", None),
+        "hostile_killer": (killer, full),
+        "hostile_patcher": (patcher, {**full, "test_square": 0, "test_norm2": 0}),
+        "hostile_snoop": (after_tests(solution, snoop + SNOOP.format(**paths)), full),
+        "hostile_processes": (after_tests(solution, PROCESSES.format(**paths)), full),
     }  # fmt: skip
+
+
+def _host_server():
+    """A listening socket on the host's loopback and the list of connections it accepted."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    accepted: list = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(server.accept())
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1], accepted, stop
 
 
 @pytest.fixture(scope="module")
 def toy_batch(toy, tmp_path_factory):
     release, solution = toy
     subs = tmp_path_factory.mktemp("subs")
-    cases = toy_submissions(release, solution)
+    out = tmp_path_factory.mktemp("out")
+    port, accepted, stop = _host_server()
+    mark = f"netviz-hostile-{time.time_ns()}"
+    paths = dict(
+        course=str(TOY),
+        subs=str(subs),
+        out=str(out),
+        csv=str(out / "grades.csv"),
+        result=str(out / "results" / "solution.json"),
+        course_file=str(TOY / "source" / "toy" / "toy.ipynb"),
+        port=port,
+        mark=mark,
+    )
+    cases = toy_submissions(release, solution, paths)
     for student, (nb, _) in cases.items():
         if isinstance(nb, str):
-            (subs / f"{student}.ipynb").write_text(nb)
+            (subs / f"{student}.ipynb").write_text(nb, encoding="utf-8")
         else:
             nbformat.write(nb, subs / f"{student}.ipynb")
-    out = tmp_path_factory.mktemp("out")
-    results = grade("toy", subs, out, course=TOY, cell_timeout=10, wall_timeout=300, jobs=2)
+    (subs / "yy_script.py").write_text("def square(x):\n    return x * x\n")
+    (subs / "eve").mkdir()
+    nbformat.write(solution, subs / "eve" / "toy (1).ipynb")
+    (subs / "frank").mkdir()
+    (subs / "frank" / "notes.txt").write_text("forgot the notebook")
+    other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Practical 7: RNNs")])
+    nbformat.write(other, subs / "yy_other.ipynb")
+    before = (TOY / "source" / "toy" / "toy.ipynb").read_text()
+    results = grade("toy", subs, out, course=TOY, cell_timeout=10, wall_timeout=300, jobs=2,
+                    max_disk=32 * 2**20)  # fmt: skip
+    stop.set()
+    assert (TOY / "source" / "toy" / "toy.ipynb").read_text() == before
     with open(out / "grades.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
-    return cases, results, rows, out
+    return cases, results, rows, out, dict(accepted=accepted, mark=mark)
 
 
-def test_csv_has_one_row_per_student_and_the_specified_columns(toy_batch):
-    cases, results, rows, out = toy_batch
+def test_csv_has_one_row_per_file_and_the_specified_columns(toy_batch):
+    cases, results, rows, out, _ = toy_batch
     header = (out / "grades.csv").read_text().splitlines()[0].split(",")
     assert header == ["student", "score", "max_score", *CELLS, *TRAILING]
-    assert sorted(rows) == sorted(cases) == [r.student for r in results]
+    others = ["eve", "frank", "yy_other", "yy_script.py"]
+    assert sorted(rows) == sorted([*cases, *others]) == [r.student for r in results]
     assert {row["max_score"] for row in rows.values()} == {"6"}
+    assert {row["sandbox"] for row in rows.values()} == {"bubblewrap"}
 
 
 @pytest.mark.parametrize(
     "student",
-    ["solution", "release", "colab", "duplicated", "moved_deleted", "reference", "loop",
-     "raises", "tampered"],
+    ["solution", "release", "colab", "duplicated", "moved_deleted", "loop", "raises", "tampered",
+     "unanswered", "answer_next", "answer_in_question", "bom", "hostile_killer",
+     "hostile_patcher", "hostile_snoop", "hostile_processes"],
 )  # fmt: skip
 def test_each_submission_gets_the_grade_it_deserves(toy_batch, student):
-    cases, _, rows, _ = toy_batch
+    cases, _, rows, _, _ = toy_batch
     expected = cases[student][1]
     row = rows[student]
     assert row["error"] == ""
@@ -149,31 +269,92 @@ def test_each_submission_gets_the_grade_it_deserves(toy_batch, student):
     assert float(row["pending_manual"]) == (1.0 if expected["explain"] is None else 0.0)
 
 
-def test_repairs_are_reported_in_the_notes_column(toy_batch):
-    _, _, rows, _ = toy_batch
-    assert rows["solution"]["notes"] == "" and rows["release"]["notes"] == ""
-    assert "'test_square' had lost its metadata" in rows["colab"]["notes"]
-    assert "'explain' had lost its metadata" in rows["colab"]["notes"]
-    assert "'square' appears 2 times" in rows["duplicated"]["notes"]
-    assert "'test_square' was deleted" in rows["moved_deleted"]["notes"]
+def test_files_that_are_not_a_submission_are_flagged(toy_batch):
+    _, _, rows, _, _ = toy_batch
+    assert "Python script" in rows["yy_script.py"]["error"]
+    assert "no toy.ipynb in the folder (notes.txt)" in rows["frank"]["error"]
+    assert "not the notebook of toy/toy" in rows["yy_other"]["error"]
+    assert rows["eve"]["error"] == "" and rows["eve"]["score"] == "5"
+    assert "misnamed notebook toy (1).ipynb" in rows["eve"]["notes"]
+
+
+def test_answers_outside_their_cell_reach_the_hand_grader(toy_batch):
+    _, _, rows, out, _ = toy_batch
+    for student, where, text in [
+        ("answer_next", "in a new cell", "squares are |x|^2"),
+        ("answer_in_question", "typed into the question", "(-x)(-x)"),
+    ]:
+        assert f"explain: answer found {where}" in rows[student]["notes"]
+        graded = nbformat.read(out / "autograded" / student / "toy.ipynb", as_version=4)
+        assert text in graded.cells[_index(graded, "explain")].source
+
+
+def test_hostile_code_reaches_nothing_and_leaves_nothing(toy_batch, toy):
+    import psutil
+
+    _, results, rows, out, probe = toy_batch
+    assert probe["accepted"] == []
+    assert "HACKED" not in (out / "grades.csv").read_text()
+    assert json.loads((out / "results" / "solution.json").read_text())["score"] == 5
+    page = (out / "feedback" / "hostile_snoop" / "toy.html").read_text()
+    assert "0 secret files found" in page and "cannot read" in page and "cannot write" in page
+    assert "File too large" in page
+    for r in results:
+        for path in r.feedback:
+            text = path.read_text()
+            assert "norm2(5, 12)" not in text
+    leftovers = [
+        p for p in psutil.process_iter(["cmdline"]) if probe["mark"] in (p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+    page = (out / "feedback" / "hostile_processes" / "toy.html").read_text()
+    assert "no network: [Errno 111] Connection refused" in page
+
+
+def test_feedback_shows_trusted_verdicts_not_the_notebook_s(toy_batch):
+    _, results, _, out, _ = toy_batch
+    for r in results:
+        if not r.error:
+            page = (out / "feedback" / r.student / "toy.html").read_text()
+            assert f"Score: {r.score:g} / {r.max_score:g}" in page
+    page = (out / "feedback" / "hostile_patcher" / "toy.html").read_text()
+    assert "0 / 2 points" in page and "0 / 3 points" in page  # its transformer blanked its cells
+    saved = json.loads((out / "results" / "hostile_patcher.json").read_text())
+    verdict = {v["grade_id"]: v for v in saved["verdicts"]}
+    assert verdict["test_square"]["verdict"] == "fail" and verdict["test_norm2"]["points"] == 0
+    assert "no readable output" in verdict["test_square"]["diagnosis"]
 
 
 def test_a_broken_submission_is_recorded_and_does_not_stop_the_batch(toy_batch):
-    _, results, rows, out = toy_batch
+    _, results, rows, out, _ = toy_batch
     row = rows["zz_not_json"]
     assert row["score"] == "0" and row["error"].startswith("unreadable notebook")
-    assert [r.student for r in results if r.error] == ["zz_not_json"]
+    flagged = {"zz_not_json", "yy_script.py", "frank", "yy_other"}
+    assert {r.student for r in results if r.error} == flagged
     assert (
         "not graded" in (out / "feedback" / "zz_not_json" / "not_graded.html").read_text().lower()
     )
 
 
-def test_feedback_html_per_student_mentions_the_score(toy_batch):
-    _, results, _, out = toy_batch
-    for r in results:
-        if not r.error:
-            page = (out / "feedback" / r.student / "toy.html").read_text()
-            assert f"Score: {r.score:.1f} / {r.max_score:.1f}" in page
+def test_regrading_resumes_and_without_sandbox_says_so(toy, toy_batch, tmp_path, capfd):
+    """A second run grades only the new student; --sandbox none is loud in stderr and CSV."""
+    release, solution = toy
+    _, _, rows, out, _ = toy_batch
+    resumed = tmp_path / "out"
+    shutil.copytree(out, resumed)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for student in ("solution", "release"):
+        nbformat.write(solution if student == "solution" else release, subs / f"{student}.ipynb")
+    nbformat.write(solution, subs / "newcomer.ipynb")
+    results = grade("toy", subs, resumed, course=TOY, cell_timeout=10, jobs=2, sandbox_kind="none")
+    assert "NO SANDBOX" in capfd.readouterr().err
+    with open(resumed / "grades.csv", newline="") as handle:
+        again = {row["student"]: row for row in csv.DictReader(handle)}
+    assert again["solution"] == rows["solution"] and again["release"] == rows["release"]
+    assert again["newcomer"]["score"] == "5"
+    assert again["newcomer"]["sandbox"].startswith("NO SANDBOX (disabled by --sandbox none)")
+    assert [r.student for r in results] == ["newcomer", "release", "solution"]
 
 
 def test_repair_restores_colab_metadata_exactly(toy):
@@ -197,18 +378,38 @@ def test_repair_keeps_the_last_edited_copy_of_a_duplicated_answer(toy):
     assert len(fixed.cells) == len(nb.cells)  # the stub copy stays, as an ordinary cell
 
 
-def test_submissions_folder_errors(tmp_path):
+def test_scan_errors(tmp_path):
     with pytest.raises(GradingError, match="does not exist"):
-        collect_submissions(tmp_path / "missing", ["toy"])
+        intake.scan(tmp_path / "missing", ["toy"])
     with pytest.raises(GradingError, match="no submissions"):
-        collect_submissions(tmp_path, ["toy"])
-    (tmp_path / "bob").mkdir()
-    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "bob" / "toy.ipynb")
+        intake.scan(tmp_path, ["toy"])
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "carol.ipynb")
-    assert collect_submissions(tmp_path, ["toy"]) == {
-        "bob": {"toy": tmp_path / "bob" / "toy.ipynb"},
-        "carol": {"toy": tmp_path / "carol.ipynb"},
-    }
+    with pytest.raises(GradingError, match="no submissions.*STUDENT/NOTEBOOK.ipynb.*carol"):
+        intake.scan(tmp_path, ["a", "b"])
+    (tmp_path / "dave").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "dave" / "a.ipynb")
+    entries = intake.scan(tmp_path, ["a", "b"])
+    assert "several notebooks" in entries["carol"].flag
+    assert entries["dave"].files == {"a": tmp_path / "dave" / "a.ipynb"}
+    assert not entries["dave"].flag
+
+
+def test_canary_stops_grading_when_the_solution_fails_in_the_grading_environment(
+    tmp_path, toy, monkeypatch
+):
+    """The instructor's square() works only with a variable the sandbox does not pass on."""
+    course = tmp_path / "course"
+    shutil.copytree(TOY, course)
+    source = course / "source" / "toy" / "toy.ipynb"
+    nb = _read(source)
+    answer = "def square(x):\n    import os\n    return x * x if os.environ.get('ONLY_HERE') else 0"
+    nb.cells[_index(nb, "square")].source = answer
+    nbformat.write(nb, source)
+    monkeypatch.setenv("ONLY_HERE", "1")
+    nbformat.write(toy[1], tmp_path / "alice.ipynb")
+    with pytest.raises(EnvironmentProblem, match="canary.*'test_square'.*no student was graded"):
+        grade("toy", tmp_path, tmp_path / "out", course=course, cell_timeout=10)
+    assert not (tmp_path / "out" / "grades.csv").exists()
 
 
 # --- the real practicals --------------------------------------------------------------------
@@ -268,6 +469,10 @@ def test_real_practical_round_trip(assignment, tmp_path, assets, monkeypatch):
     name, answer_id, test_id, cheat_code = PRACTICALS[assignment]
     release = release_notebooks(assignment, course=ROOT)[name]
     solution = fill_answers(release, _read(ROOT / "solutions" / assignment / f"{name}.ipynb"))
+    for cell in solution.cells:  # written answers of a student's own, not the rubrics
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("solution"):
+            cell.source = "The map is brighter on the object than on the background."
     cheat = set_answer(solution, answer_id, cheat_code)
     cases = {
         "solution": (solution, _expected(release)),
@@ -275,32 +480,71 @@ def test_real_practical_round_trip(assignment, tmp_path, assets, monkeypatch):
         "cheat": (cheat, _expected(release, zero=[test_id])),
     }
     if assignment == "01_saliency":
-        cases["colab"] = (strip_metadata(solution), _expected(release))
+        cases.update(_saliency_cases(release, solution))
     if assignment in MISTAKES:
         answer, test, _, mistake = MISTAKES[assignment]
         cases["mistake"] = (set_answer(solution, answer, mistake), _expected(release, zero=[test]))
+    subs = tmp_path / "subs"
+    subs.mkdir()
     for student, (nb, _) in cases.items():
-        nbformat.write(nb, tmp_path / f"{student}.ipynb")
+        nbformat.write(nb, subs / f"{student}.ipynb")
     out = tmp_path / "out"
-    results = {r.student: r for r in grade(assignment, tmp_path, out, course=ROOT, jobs=2)}
+    results = {r.student: r for r in grade(assignment, subs, out, course=ROOT, jobs=2)}
     assert sorted(results) == sorted(cases)
     for student, (_, expected) in cases.items():
         result = results[student]
         assert result.error == ""
         assert result.cells == expected, student
-    page = (out / "feedback" / "cheat" / f"{name}.html").read_text()
-    assert "ReferenceUsedError" in page
+    diagnosis = {r.student: {v.grade_id: v.diagnosis for v in r.verdicts} for r in results.values()}
+    assert "not available while your exercise is graded" in diagnosis["cheat"][test_id]
+    for r in results.values():
+        page = r.feedback[0].read_text()
+        assert not [s for s in hostile.SECRETS if s in page], r.student
     if assignment in MISTAKES:
-        diagnosis = MISTAKES[assignment][2]
-        assert diagnosis in (out / "feedback" / "mistake" / f"{name}.html").read_text()
+        mistake_page = (out / "feedback" / "mistake" / f"{name}.html").read_text()
+        assert MISTAKES[assignment][2] in mistake_page
+    if assignment == "01_saliency":
+        ce = "you differentiated a cross-entropy loss (averaged over the batch) instead of"
+        assert diagnosis["cross_entropy"]["ex1_test"].startswith(f"compute_saliency_maps: {ce}")
+        page = (out / "feedback" / "snoop" / "saliency.html").read_text()
+        assert "0 secret files found" in page
+
+
+def _saliency_cases(release, solution) -> dict:
+    """The hostile, mistaken and unusual answers of tests/hostile_saliency.py, with the points
+    each deserves (``ex1_test`` is the autograded cell)."""
+    from netviz_tp import checks
+    from netviz_tp.saliency import compute_saliency_maps
+
+    model, x = checks.tiny_setup(0)
+    home = compute_saliency_maps(x, torch.arange(4) % 10, model).tolist()
+    full, zero = _expected(release), _expected(release, zero=["ex1_test"])
+    patcher = set_answer(solution, "ex1_saliency", hostile.LAZY)
+    patcher.cells.insert(_index(patcher, "ex1_saliency"), code(hostile.PATCHER))
+    snoop = copy.deepcopy(solution)
+    snoop.cells.insert(_index(snoop, "ex1_test") + 1, code(hostile.snoop(hostile.SECRETS[:2])))
+    return {
+        "colab": (strip_metadata(solution), full),
+        "patcher": (patcher, zero),
+        "walker": (set_answer(solution, "ex1_saliency", hostile.WALKER.format(home=home)), zero),
+        "fair": (set_answer(solution, "ex1_saliency", hostile.FAIR), full),
+        "cross_entropy": (set_answer(solution, "ex1_saliency", hostile.CROSS_ENTROPY), zero),
+        "snoop": (snoop, full),
+    }
 
 
 def test_wall_clock_stops_a_kernel_deaf_to_interrupts(toy, tmp_path):
-    """A cell that ignores the per-cell interrupt is stopped by the per-submission wall clock."""
+    """A cell that ignores the per-cell interrupt is stopped by the per-submission wall clock,
+    with the process it started."""
     import psutil
 
     release, solution = toy
-    deaf = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    mark = f"netviz-deaf-{time.time_ns()}"
+    deaf = (
+        "import signal, subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', {mark!r}])\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    )
     nbformat.write(set_answer(solution, "square", deaf), tmp_path / "deaf.ipynb")
     nbformat.write(solution, tmp_path / "honest.ipynb")
     results = grade("toy", tmp_path, tmp_path / "out", course=TOY, cell_timeout=60,
@@ -310,12 +554,8 @@ def test_wall_clock_stops_a_kernel_deaf_to_interrupts(toy, tmp_path):
         ("honest", ""),
     ]
     assert results[0].score == 0 and results[1].score == 5
-    leftovers = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if "netviz-grade-" in proc.cwd():
-                leftovers.append(proc)
-    assert leftovers == []
+    alive = [p for p in psutil.process_iter(["cmdline"]) if mark in (p.info["cmdline"] or [])]
+    assert alive == []
 
 
 def test_repair_restores_a_deleted_test_after_its_answer(toy):

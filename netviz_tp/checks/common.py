@@ -9,6 +9,7 @@ the reference, else name the mistake the result matches), :func:`passed` / :func
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 from pathlib import Path
 
@@ -23,8 +24,7 @@ class ReferenceUsedError(AssertionError):
     """The student's function called the package's reference implementation."""
 
 
-# What each exercise may not call: whole modules (by file) or single functions.
-_FORBIDDEN = {
+FORBIDDEN = {
     "saliency": ([saliency], []),
     "attacks": ([attacks], []),
     "cam": ([cam], []),
@@ -34,6 +34,16 @@ _FORBIDDEN = {
         [featviz.class_visualization, featviz.create_class_visualization, featviz._ascend],
     ),
 }
+"""What each exercise may not call: whole modules (by file) or single functions. Grading
+evaluates the student's functions in a package copy where these do not exist
+(:mod:`netviz_tp.course.stubs`)."""
+
+_FAMILY = contextvars.ContextVar("netviz_tp_check_family", default=None)
+
+
+def current_family() -> str | None:
+    """The family whose references the check being run forbids (inside :func:`run_student`)."""
+    return _FAMILY.get()
 
 
 @contextlib.contextmanager
@@ -46,8 +56,8 @@ def forbid_reference(*families: str):
     helpers a student may use (``featviz.jitter``, ``featviz.gaussian_blur``) stay allowed.
     """
     files, codes = set(), set()
-    for family in families or tuple(_FORBIDDEN):
-        modules, functions = _FORBIDDEN[family]
+    for family in families or tuple(FORBIDDEN):
+        modules, functions = FORBIDDEN[family]
         files.update(str(Path(m.__file__).resolve()) for m in modules)
         codes.update(f.__code__ for f in functions)
     resolved: dict[str, str] = {}
@@ -104,12 +114,18 @@ def close(a: torch.Tensor, b: torch.Tensor, tol: float, allowed: float = 0.0) ->
 
 
 def run_student(name: str, family: str, fn, *args, **kwargs) -> torch.Tensor:
-    """``fn(*args, **kwargs)`` with the ``family`` references forbidden; a detached tensor."""
-    with forbid_reference(family):
-        out = fn(*args, **kwargs)
+    """``fn(*args, **kwargs)`` with the ``family`` references forbidden; a detached tensor,
+    in float32 when floating (a correct float64 implementation is compared as float32)."""
+    token = _FAMILY.set(family)
+    try:
+        with forbid_reference(family):
+            out = fn(*args, **kwargs)
+    finally:
+        _FAMILY.reset(token)
     if not isinstance(out, torch.Tensor):
         failed(name, f"should return a torch.Tensor, got {type(out).__name__}")
-    return out.detach()
+    out = out.detach()
+    return out.to(torch.float32) if out.is_floating_point() else out
 
 
 def check_maps(name: str, out: torch.Tensor, x_in: torch.Tensor, x: torch.Tensor, arg="X"):

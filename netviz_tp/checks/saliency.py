@@ -7,6 +7,11 @@ import torch
 from .. import saliency
 from .common import check_maps, diagnose, failed, input_grad, passed, pick, run_student, tiny_setup
 
+PIXEL_SLACK = 5e-3
+"""The fraction of pixels allowed to differ: on a real network, a correct map computed in
+float64 or image by image flips a few ReLU / max-pool decisions (222 of 100,352 pixels for
+SqueezeNet on two course images); every usual mistake changes nearly all of them."""
+
 
 def check_saliency(fn, model=None, x=None, y=None, *, seed: int = 0, tol: float = 1e-5) -> None:
     """Check ``fn(X, y, model) -> [N, H, W]`` against :func:`netviz_tp.saliency.saliency`."""
@@ -30,7 +35,8 @@ def check_saliency(fn, model=None, x=None, y=None, *, seed: int = 0, tol: float 
     out = out.to(ref.device)
     if (out < 0).any():
         failed(name, "the map has negative values: take the absolute value of the gradient")
-    diagnose(name, out, ref, _mistakes(model, x, y.to(ref.device)), tol, "saliency values")
+    mistakes = _mistakes(model, x, y.to(ref.device))
+    diagnose(name, out, ref, mistakes, tol, "saliency values", PIXEL_SLACK)
     passed(name, f"shape {tuple(out.shape)}, non-negative, matches the reference within {tol:g}")
 
 
@@ -64,9 +70,14 @@ def _mistakes(model, x, t) -> list:
             lambda: grad(pick(lambda z: z.softmax(1), t)).abs().amax(1),
         ),
         (
-            "you differentiated the log-probability (a cross-entropy loss): use the score "
-            "(logit) of class y",
+            "you differentiated a cross-entropy loss instead of the class score: use the score "
+            "(logit) of class y, before the softmax",
             lambda: grad(pick(lambda z: z.log_softmax(1), t)).abs().amax(1),
+        ),
+        (
+            "you differentiated a cross-entropy loss (averaged over the batch) instead of the "
+            "class score: use the score (logit) of class y, summed over the images",
+            lambda: grad(pick(lambda z: z.log_softmax(1), t)).abs().amax(1) / len(x),
         ),
         (
             "you differentiated the sum of all the scores: take only the score of each image's "

@@ -7,4 +7,11 @@ folder names), :mod:`.runner` (the one nbgrader subprocess runner), :mod:`.relea
 check the student release), :mod:`.submissions` (find and repair handed-in notebooks),
 :mod:`.grading` (autograde a class), :mod:`.grades_csv` (grade rows and grades.csv),
 :mod:`.report` (the main job of ``make run``), :mod:`.cli` (the ``netviz-tp`` command).
+
+Grading that student code cannot talk into points: :mod:`.batch` (``grade``: the canary,
+resuming, every file a row), :mod:`.pipeline` (``grade_one``: one submission), :mod:`.sandbox`
+(bubblewrap), :mod:`.stubs` (the package copies the sandbox sees), :mod:`.execute` and
+:mod:`.probe` (run inside the sandbox), :mod:`.transport` (values across the sandbox wall, no
+pickle), :mod:`.referee` (trusted verdicts), :mod:`.intake` (the submissions folder),
+:mod:`.verdicts` (results and feedback).
 """

@@ -54,6 +54,8 @@ def _grade(args: argparse.Namespace) -> int:
         cell_timeout=args.timeout,
         wall_timeout=args.wall_timeout,
         jobs=args.jobs,
+        sandbox_kind=args.sandbox,
+        regrade=args.regrade,
     )
     failed = [r for r in results if r.error]
     for r in results:
@@ -132,13 +134,26 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="students graded in parallel (default: 1)",
     )
+    grade.add_argument(
+        "--sandbox",
+        choices=("auto", "bubblewrap", "none"),
+        default="auto",
+        help="where student code runs: bubblewrap (required), none, or auto (bubblewrap when "
+        "it works here, else none, said on stderr and in grades.csv; default)",
+    )
+    grade.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade again the students already graded in OUT_DIR (default: resume)",
+    )
     grade.set_defaults(func=_grade)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``netviz-tp``. Exit status: 0 done, 1 error (one line on stderr), 2 bad
-    arguments (argparse), 3 grades written but some submissions could not be graded."""
+    """Entry point of ``netviz-tp``. Exit status: 0 done, 1 error (one line on stderr; for
+    ``grade`` also a failed canary or an environment problem), 2 bad arguments (argparse),
+    3 grades written but some submissions could not be graded."""
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,23 +1,34 @@
-"""Grade rows: nbgrader's gradebook -> :class:`StudentResult` -> grades.csv (+ not-graded page).
+"""Grade rows: :class:`StudentResult` -> grades.csv, results/STUDENT.json (+ not-graded page).
 
 grades.csv has one row per student: ``student, score, max_score``, then one column per graded
 cell (its grade id, ``notebook:grade_id`` when the assignment has several notebooks), then
-``pending_manual, error, notes``. A manually graded answer is left blank (and its points
+``pending_manual, error, notes, sandbox`` (``bubblewrap``, or a loud ``NO SANDBOX ...``).
+A manually graded answer is left blank (and its points
 counted in ``pending_manual``) until graded by hand in the gradebook; an answer left as the
 stub scores 0 at once, as nbgrader does. ``score`` sums the points known so far;
 ``max_score`` includes the manual points. ``notes`` lists the repairs made to the submission.
 A student whose submission could not be graded gets score 0, the reason in ``error`` and a
-``not_graded.html`` page instead of nbgrader's feedback.
+``not_graded.html`` page instead of the feedback. Each row is also kept as
+``results/STUDENT.json`` (with every cell's verdict and diagnosis), written as soon as the
+student is graded; grades.csv is rewritten atomically from them.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TRAILING = ("pending_manual", "error", "notes")  # grades.csv columns after the cell columns
+TRAILING = (
+    "pending_manual",
+    "error",
+    "notes",
+    "sandbox",
+)  # grades.csv columns after the cell columns
 
 
 @dataclass
@@ -32,7 +43,30 @@ class StudentResult:
     error: str = ""
     notes: list[str] = field(default_factory=list)
     feedback: list[Path] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each nbgrader step
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each step
+    verdicts: list = field(default_factory=list)  # course.verdicts.CellVerdict, per graded cell
+    sandbox: str = ""
+
+    def save(self, folder: Path) -> Path:
+        """Write ``folder/STUDENT.json`` atomically; returns its path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        data = dataclasses.asdict(self)
+        data["feedback"] = [str(p) for p in self.feedback]
+        dest = folder / f"{self.student}.json"
+        tmp = dest.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+        os.replace(tmp, dest)
+        return dest
+
+    @classmethod
+    def load(cls, path: Path) -> StudentResult:
+        """A result saved by :meth:`save`."""
+        from .verdicts import CellVerdict
+
+        data = json.loads(Path(path).read_text())
+        data["feedback"] = [Path(p) for p in data["feedback"]]
+        data["verdicts"] = [CellVerdict(**v) for v in data["verdicts"]]
+        return cls(**data)
 
 
 def cell_columns(releases: dict) -> list[tuple[str, str, str]]:
@@ -54,20 +88,6 @@ def total_points(releases: dict) -> float:
         for cell in release.cells
         if cell.metadata.get("nbgrader", {}).get("grade")
     )
-
-
-def read_grades(root: Path, assignment: str, result: StudentResult, columns: list) -> None:
-    """Add the student's grade of each ``columns`` cell from ``root/gradebook.db`` to ``result``."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        for column, nb, gid in columns:
-            grade = gb.find_grade(gid, nb, assignment, result.student)
-            result.max_score += grade.max_score
-            pending = grade.manual_score is None and grade.auto_score is None
-            result.cells[column] = None if pending else grade.score
-            result.pending_manual += grade.max_score if pending else 0.0
-            result.score += 0.0 if pending else grade.score
 
 
 def mark_failed(result: StudentResult, columns: list, reason: str) -> StudentResult:
@@ -96,12 +116,14 @@ def write_csv(results: list[StudentResult], columns: list[str], path: Path) -> N
     def number(value: float | None) -> str:
         return "" if value is None else f"{value:g}"
 
-    with open(path, "w", newline="") as handle:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "score", "max_score", *columns, *TRAILING])
         for r in results:
             writer.writerow(
                 [r.student, number(r.score), number(r.max_score)]
                 + [number(r.cells.get(c)) for c in columns]
-                + [number(r.pending_manual), r.error, "; ".join(r.notes)]
+                + [number(r.pending_manual), r.error, "; ".join(r.notes), r.sandbox]
             )
+    os.replace(tmp, path)

@@ -1,20 +1,10 @@
-"""Grading: (assignment, folder of handed-in notebooks) -> OUT/grades.csv + OUT/feedback/<student>/.
+"""Grading: the assignment's release in a private copy of the course, and ``grade``.
 
-One command grades a class with nbgrader's own autograde and its real gradebook:
-
-1. a private copy of the course (the assignment's source folder and nbgrader_config.py) in a
-   temporary directory; ``nbgrader generate_assignment`` registers the assignment and its
-   cells in a fresh gradebook and produces the release, the reference for repairs;
-2. per student, in a copy of that course: the submission is repaired
-   (:mod:`netviz_tp.course.submissions`: lost metadata, duplicated, moved, deleted cells), then
-   ``nbgrader autograde`` and ``nbgrader generate_feedback`` run in a subprocess with
-   ``NETVIZ_TP_FAST=1``, a per-cell timeout (nbgrader's ``Execute.timeout``; errors and
-   timed-out cells do not stop the notebook) and a per-submission wall clock. A submission
-   that cannot be graded gets score 0 and the reason in the ``error`` column; the batch goes
-   on. Students run in parallel with ``jobs``.
-
-grades.csv, its columns and the page of an ungraded submission: :mod:`netviz_tp.course.grades_csv`;
-the course layout: :class:`~netviz_tp.course.config.Course`.
+:func:`release_notebooks` generates the student version of an assignment with ``nbgrader
+generate_assignment`` in a private copy of the course (the reference for repairs and for
+the sandboxed runs); :func:`grade` grades a folder of submissions with trusted verdicts in
+a sandbox (:mod:`netviz_tp.course.batch`). The course layout:
+:class:`~netviz_tp.course.config.Course`.
 """
 
 from __future__ import annotations
@@ -22,23 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 
 from .config import CONFIG, Course, GradingError
-from .grades_csv import (
-    StudentResult,
-    cell_columns,
-    failure_page,
-    mark_failed,
-    read_grades,
-    total_points,
-    write_csv,
-)
 from .runner import nbgrader, nbgrader_env
-from .submissions import collect_submissions, repair
 
 _IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
 
@@ -90,98 +69,8 @@ def release_notebooks(assignment: str, course: str | os.PathLike = ".") -> dict:
         return _prepare(loaded, assignment, Path(tmp), 60, _env(jobs=1))
 
 
-def _grade_student(job: dict) -> StudentResult:
-    """Repair, autograde and give feedback to one student in a private copy of the course."""
-    student, files, releases = job["student"], job["files"], job["releases"]
-    assignment, columns, out = job["assignment"], job["columns"], job["out"]
-    result = StudentResult(student, max_score=job["max_score"])
-    root = job["work"] / "students" / student
-    shutil.copytree(job["work"] / "_course", root)
-    private = _private_copy(job["course"], root, job["cell_timeout"])
-    target = root / private.submitted_directory / student / assignment
-    target.mkdir(parents=True)
-    try:
-        for nb, path in files.items():
-            fixed = repair(nbformat.read(path, as_version=4), releases[nb])
-            result.notes += [f"{nb}: {note}" if len(releases) > 1 else note for note in fixed.notes]
-            nbformat.write(fixed.notebook, target / f"{nb}.ipynb")
-    except Exception as exc:  # any unreadable notebook: that student only, recorded in the CSV
-        return mark_failed(result, columns, f"unreadable notebook: {type(exc).__name__}: {exc}")
-    args = [assignment, "--student", student, "--force"]
-    run = nbgrader(root, ["autograde", *args], timeout=job["wall_timeout"], env=job["env"])
-    result.seconds["autograde"] = run.seconds
-    logs = out / "logs"
-    (logs / f"{student}.log").write_text(run.log)
-    if run.code != 0:
-        reason = (
-            f"timed out after {job['wall_timeout']:g} s (whole submission)"
-            if run.code == -1
-            else f"autograde failed: {run.last_error()}"
-        )
-        return mark_failed(result, columns, reason)
-    result.max_score = 0.0
-    read_grades(root, assignment, result, columns)
-    run = nbgrader(root, ["generate_feedback", *args], timeout=600, env=job["env"])
-    result.seconds["generate_feedback"] = run.seconds
-    (logs / f"{student}.log").write_text((logs / f"{student}.log").read_text() + run.log)
-    if run.code != 0:
-        result.error = f"generate_feedback failed: {run.last_error()}"
-    for page in sorted((root / private.feedback_directory / student / assignment).glob("*.html")):
-        dest = out / "feedback" / student / page.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(page, dest)
-        result.feedback.append(dest)
-    shutil.rmtree(root, ignore_errors=True)
-    return result
+def grade(assignment: str, submissions, out, **options):
+    """Grade a folder of submissions: see :func:`netviz_tp.course.batch.grade`."""
+    from .batch import grade as grade_batch
 
-
-def grade(
-    assignment: str,
-    submissions: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    course: str | os.PathLike = ".",
-    cell_timeout: int = 60,
-    wall_timeout: float = 600.0,
-    jobs: int = 1,
-) -> list[StudentResult]:
-    """Autograde a folder of submissions with nbgrader; write grades.csv and feedback HTML.
-
-    Args:
-        assignment: assignment folder name under the course's source directory.
-        submissions: folder of ``STUDENT.ipynb`` (or ``STUDENT/NOTEBOOK.ipynb``) files.
-        out: output folder: ``grades.csv``, ``feedback/STUDENT/*.html``, ``logs/STUDENT.log``.
-        course: the nbgrader course directory (holds nbgrader_config.py). Default ".".
-        cell_timeout: seconds per cell before it is interrupted and scored as failed (60).
-        wall_timeout: seconds per submission before its grading is abandoned (600).
-        jobs: students graded in parallel (1).
-
-    Returns:
-        One :class:`StudentResult` per student, sorted by student id; a student whose
-        submission could not be graded has score 0 and ``error`` set.
-    """
-    if jobs < 1 or cell_timeout < 1 or wall_timeout <= 0:
-        raise ValueError("jobs, cell_timeout and wall_timeout must be positive")
-    course = Course.load(course)
-    notebooks = sorted(p.stem for p in course.source(assignment).glob("*.ipynb"))
-    students = collect_submissions(submissions, notebooks)
-    out = Path(out)
-    with tempfile.TemporaryDirectory(prefix="netviz-grade-") as tmp:
-        work = Path(tmp)
-        env = _env(jobs)
-        releases = _prepare(course, assignment, work, cell_timeout, env)
-        columns = cell_columns(releases)
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        shared = dict(
-            assignment=assignment, columns=columns, out=out, work=work, course=course,
-            releases=releases, cell_timeout=cell_timeout, wall_timeout=wall_timeout, env=env,
-            max_score=total_points(releases),
-        )  # fmt: skip
-        jobs_list = [dict(shared, student=s, files=f) for s, f in students.items()]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_grade_student, jobs_list))
-    for result in results:
-        if not result.feedback:
-            failure_page(result, out)
-    write_csv(results, [c for c, _, _ in columns], out / "grades.csv")
-    return results
+    return grade_batch(assignment, submissions, out, **options)

@@ -30,39 +30,11 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
-
-from .config import GradingError
-
-
-def collect_submissions(folder: str | os.PathLike, notebooks: list[str]) -> dict[str, dict]:
-    """Student id -> {notebook name: path} from ``STUDENT.ipynb`` or ``STUDENT/NOTEBOOK.ipynb``.
-
-    A flat ``STUDENT.ipynb`` is accepted when the assignment has a single notebook.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise GradingError(f"submissions folder {folder} does not exist")
-    found: dict[str, dict] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_dir() and not path.name.startswith("."):
-            files = {
-                nb: path / f"{nb}.ipynb" for nb in notebooks if (path / f"{nb}.ipynb").is_file()
-            }
-            if files:
-                found[path.name] = files
-        elif path.suffix == ".ipynb" and len(notebooks) == 1:
-            found[path.stem] = {notebooks[0]: path}
-    if not found:
-        layout = "STUDENT.ipynb" if len(notebooks) == 1 else "STUDENT/NOTEBOOK.ipynb"
-        raise GradingError(f"no submissions in {folder}: expected {layout} files")
-    return found
 
 
 @dataclass

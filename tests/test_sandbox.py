@@ -1,0 +1,256 @@
+"""The sandbox, the package copies and the transport, without grading a notebook.
+
+Each hostile script runs as student code would (under bubblewrap, or with no sandbox) and
+the test checks from outside what it could reach: files, the host's loopback, processes.
+CI installs bubblewrap and sets NETVIZ_TP_REQUIRE_SANDBOX=1, making a missing one a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from netviz_tp.course import sandbox, stubs
+from netviz_tp.course.transport import Encoder, Opaque, TransportError, decode, load, read_bounded
+from netviz_tp.models import tiny_cnn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bwrap() -> sandbox.Sandbox:
+    box = sandbox.detect("auto")
+    if box.kind != "bubblewrap":
+        if os.environ.get("NETVIZ_TP_REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"NETVIZ_TP_REQUIRE_SANDBOX=1 but {box.warning}")
+        pytest.skip(f"needs bubblewrap: {box.warning}")
+    return box
+
+
+class _Socket(socket.socket):
+    done: threading.Event
+
+
+def _host_server():
+    """A listening socket on the host's loopback; returns (port, list of accepted peers)."""
+    server = _Socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list = []
+    server.done = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not server.done.is_set():
+            try:
+                accepted.append(server.accept()[1])
+            except OSError:
+                continue
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, accepted
+
+
+HOSTILE = """
+import os, signal, socket, subprocess, sys, time
+MARK = {mark!r}
+skip = {{"/usr", "/proc", "/dev", sys.prefix, sys.base_prefix}}
+found = []
+for root, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
+    found += [os.path.join(root, f) for f in files if f.endswith((".db", ".ipynb", ".csv"))]
+    found += [os.path.join(root, d) for d in dirs if d in ("solutions", "source", "submitted")]
+print("FOUND", found[:5])
+for path in ({repo!r}, {secret!r}):
+    try:
+        print("READ", open(path).read()[:80])
+    except OSError as exc:
+        print("no", path, type(exc).__name__)
+try:
+    open({outside!r}, "w").write("HACKED")
+    print("WROTE OUTSIDE")
+except OSError as exc:
+    print("no write", type(exc).__name__)
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    print("CONNECTED")
+except OSError as exc:
+    print("no network", type(exc).__name__)
+sleep = [sys.executable, "-c", "import time; time.sleep(600)", MARK]
+subprocess.Popen(sleep, start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)", MARK])
+    os._exit(0)
+time.sleep(0.5)
+print("PARENT", os.getppid())
+os.kill(os.getppid(), signal.SIGKILL) if os.getppid() > 1 else None
+"""
+
+
+def _survivors(mark: str) -> list:
+    alive = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if mark in (proc.info["cmdline"] or []):
+            alive.append(proc)
+    return alive
+
+
+def test_bubblewrap_confines_files_network_and_processes(bwrap, tmp_path):
+    secret = tmp_path / "gradebook.db"
+    secret.write_text("grades")
+    outside = tmp_path / "grades.csv"
+    server, accepted = _host_server()
+    mark = f"netviz-test-{os.getpid()}-{time.time_ns()}"
+    code = HOSTILE.format(
+        mark=mark,
+        repo=str(ROOT / "solutions" / "01_saliency" / "saliency.py"),
+        secret=str(secret),
+        outside=str(outside),
+        port=server.getsockname()[1],
+    )
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "hostile.py").write_text(code)
+    run = bwrap.run(
+        ["python", "/grading/hostile.py"],
+        package=tmp_path / "in",
+        scratch=tmp_path / "scratch",
+        inputs=tmp_path / "in",
+        timeout=60,
+    )
+    server.done.set()
+    assert "FOUND []" in run.log, run.log
+    assert "READ" not in run.log and "no network" in run.log and "CONNECTED" not in run.log
+    assert "no write" in run.log and not outside.exists()
+    assert accepted == []
+    assert run.killed == ""
+    time.sleep(0.5)
+    assert _survivors(mark) == []
+
+
+def test_bubblewrap_stops_a_sleeper_and_a_disk_filler(bwrap, tmp_path):
+    fill = "f = open('/scratch/big', 'wb')\nwhile True:\n    f.write(b'0' * 2**20)"
+    run = bwrap.run(
+        ["python", "-c", fill],
+        package=tmp_path,
+        scratch=tmp_path / "s1",
+        inputs=tmp_path,
+        timeout=60,
+        max_disk=8 * 2**20,
+    )
+    assert "File too large" in run.log or "wrote more than" in run.killed
+    assert (tmp_path / "s1" / "big").stat().st_size <= 4 * 2**20
+    mark = f"netviz-sleeper-{time.time_ns()}"
+    sleeper = f"import os, time\nif os.fork() == 0:\n    os.setsid()\ntime.sleep(600)  # {mark}"
+    (tmp_path / "sleep.py").write_text(sleeper)
+    run = bwrap.run(
+        ["python", "/grading/sleep.py", mark],
+        package=tmp_path,
+        scratch=tmp_path / "s2",
+        inputs=tmp_path,
+        timeout=3,
+    )
+    assert run.killed == "timed out after 3 s (whole submission)" and run.code is None
+    time.sleep(0.5)
+    assert _survivors(mark) == []
+
+
+def test_without_bubblewrap_grading_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on PATH
+    box = sandbox.detect("auto")
+    assert box.kind == "none" and box.label.startswith("NO SANDBOX")
+    assert "bubblewrap is not installed" in box.warning
+    with pytest.raises(RuntimeError, match="no sandbox: bubblewrap is not installed"):
+        sandbox.detect("bubblewrap")
+    run = box.run(
+        ["python", "-c", "import os; print(os.environ['HOME'])"],
+        package=tmp_path,
+        scratch=tmp_path / "s",
+        inputs=tmp_path,
+        timeout=30,
+    )
+    assert run.code == 0 and run.log.strip() == str(tmp_path / "s" / "home")
+
+
+def _in_copy(copy: Path, code: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(copy))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_reference_free_copy_has_no_reference_to_call_or_read(tmp_path):
+    copy = stubs.reference_free_copy(tmp_path / "pkg", {"saliency", "featviz"})
+    done = _in_copy(
+        copy,
+        """
+        import inspect, torch, netviz_tp
+        from netviz_tp import saliency, featviz, checks
+        assert netviz_tp.__file__.startswith("COPY"), netviz_tp.__file__
+        source = inspect.getsource(saliency) + inspect.getsource(featviz)
+        assert "def _ascend" not in source and ".backward(" not in inspect.getsource(saliency)
+        assert "def jitter" in source  # the helpers students may use stay
+        featviz.jitter(torch.zeros(1, 3, 8, 8), 1, 1)
+        for call in (lambda: saliency.saliency(None, None, None),
+                     lambda: netviz_tp.compute_saliency_maps(None, None, None),
+                     lambda: featviz.class_visualization(None, 3),
+                     lambda: checks.check_saliency(print), lambda: checks.fgsm_variant(None)):
+            try:
+                call()
+            except AssertionError as exc:
+                assert "not available while your exercise is graded" in str(exc), exc
+            else:
+                raise SystemExit("a reference ran")
+        for name in ("common", "saliency"):
+            try:
+                __import__(f"netviz_tp.checks.{name}")
+            except ModuleNotFoundError:
+                continue
+            raise SystemExit(f"checks.{name} is importable")
+        print("ok")
+    """.replace("COPY", str(copy)),
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+    assert not list(copy.rglob("__pycache__"))
+
+
+def test_transport_round_trip_and_refusals(tmp_path):
+    model = tiny_cnn(seed=3)
+    value = {
+        "x": torch.rand(2, 3, 8, 8, dtype=torch.float64),
+        "n": [1, 2.5, None, "a", True],
+        "pair": (torch.arange(3), model),
+    }
+    enc = Encoder()
+    spec = enc.encode(value)
+    enc.save(tmp_path / "v", spec)
+    back = decode(*load(tmp_path / "v", tmp_path))
+    assert torch.equal(back["x"], value["x"]) and back["n"] == value["n"]
+    assert isinstance(back["pair"], tuple) and torch.equal(back["pair"][0], torch.arange(3))
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(back["pair"][1](x), model(x))
+    assert isinstance(decode(Encoder().encode(object(), strict=False), {}), Opaque)
+    with pytest.raises(TransportError, match="only tensors"):
+        Encoder().encode(object())
+    (tmp_path / "link.json").symlink_to(tmp_path / "v.json")
+    with pytest.raises(TransportError, match="cannot read"):
+        read_bounded(tmp_path / "link.json", tmp_path)
+    (tmp_path / "sub").symlink_to(ROOT)
+    with pytest.raises(TransportError, match="outside"):
+        read_bounded(tmp_path / "sub" / "README.md", tmp_path)
