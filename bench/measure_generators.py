@@ -152,9 +152,8 @@ def main() -> int:
         print(json.dumps(result, indent=1))
         if part == "000":
             sq = result["squeezenet1_1"]
-            above = all(
-                g > n for g, n in zip(sq["generator"]["fooling"], sq["sign noise"]["fooling"], strict=True)
-            )
+            pairs = zip(sq["generator"]["fooling"], sq["sign noise"]["fooling"], strict=True)
+            above = all(g > n for g, n in pairs)
             rising = sq["generator"]["fooling"][-1] > sq["generator"]["fooling"][0]
             share = sum(result["recognised"]) / len(result["recognised"])
             print(
