@@ -32,6 +32,7 @@ from netviz_tp.fooling import (
     class_hits,
     fooling_curve,
     gradient_ascent_references,
+    shuffled,
     sign_noise,
     universal_references,
 )
@@ -73,6 +74,7 @@ def part_000(args, out: Path) -> dict:
         "generator": as_perturbation(images),
         "gradient ascent": gradient_ascent_references(model, gen.units, steps=100),
         "sign noise": sign_noise(images),
+        "shuffled generator": shuffled(as_perturbation(images)),
         "universal (photos)": universal_references(model, photos, gen.units),
     }
     refs_s = time.perf_counter() - t0

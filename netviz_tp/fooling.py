@@ -70,6 +70,21 @@ def sign_noise(like: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
     return (torch.randint(0, 2, like.shape, generator=gen) * 2 - 1).float().to(like.device)
 
 
+def shuffled(perturbations: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+    """Each perturbation with its pixel positions shuffled (the same permutation for every
+    channel): the same values, hence the same L-inf and L2 norms, but no spatial structure;
+    a stricter floor than sign noise, which has the largest L2 norm an L-inf budget allows.
+
+    Shape: ``V [K, C, H, W]`` -> the same.
+    """
+    k, c, h, w = perturbations.shape
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.stack([torch.randperm(h * w, generator=gen) for _ in range(k)])
+    flat = perturbations.reshape(k, c, h * w)
+    index = order[:, None].expand(-1, c, -1).to(perturbations.device)
+    return flat.gather(2, index).reshape(k, c, h, w)
+
+
 def check_coefficients(e: Sequence[float]) -> tuple[float, ...]:
     """The coefficients, checked: a non-empty sequence of numbers in ``(0, 255]``."""
     values = tuple(e) if isinstance(e, Sequence) else (e,)

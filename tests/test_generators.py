@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from netviz_tp.featgen import FEATURE_PRESETS, FeatureSettings, feature_loss
+from netviz_tp.fooling import as_perturbation, fooling_curve
 from netviz_tp.generators import CONDITIONAL_PRESETS, ConditionalSettings, check_units
 from netviz_tp.training import (
     CheckpointError,
@@ -226,15 +227,18 @@ def test_presets_are_consistent():
 # --- the real SqueezeNet ----------------------------------------------------------------------
 
 
-def test_conditional_generator_reaches_two_classes_on_squeezenet(squeezenet):
+def test_conditional_generator_reaches_two_classes_on_squeezenet_and_fools_it(
+    squeezenet, course_data
+):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run = train_conditional(
-            squeezenet,
-            ["tarantula", "goldfish"],
-            replace(CONDITIONAL_PRESETS["mnist"], steps=40, batch=2),
-            progress=False,
-        )
+        settings = replace(CONDITIONAL_PRESETS["mnist"], steps=40, batch=2)
+        run = train_conditional(squeezenet, ["tarantula", "goldfish"], settings, progress=False)
+    images = run.generator.images(size=224)
     with torch.no_grad():
-        pred = squeezenet(run.generator.images(size=224)).argmax(1)
+        pred = squeezenet(images).argmax(1)
     assert pred.tolist() == run.generator.units.tolist()
+    curve = fooling_curve(
+        squeezenet, course_data.x[:10], as_perturbation(images), run.generator.units, e=[10, 35]
+    )
+    assert curve.fooling[1] > curve.fooling[0]  # images the generator never saw
