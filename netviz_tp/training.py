@@ -1,34 +1,23 @@
 """Training generators: ``train_*(model, units, settings) -> Trained``, seeded, cached, resumable.
 
-Every run is seeded (the generator's weights by ``settings.seed``, each step's random draws
-by ``(seed, step)``), so an interrupted run that resumes ends with exactly the weights of an
-uninterrupted one. Checkpoints are cached under :func:`cache_folder` by a hash of everything
-that determines the result (settings, units, layer, the classifier's weights): re-running a
-cell loads instead of retraining. A checkpoint is written every ``checkpoint_every`` steps, at
-the end, and when the run is interrupted (KeyboardInterrupt, the notebook's stop button)
-between two updates; each file carries its sha256 and is written to a temporary file then
-renamed (``os.replace``), so a crash never leaves a half-written or corrupted checkpoint.
+Every run is seeded: the generator's initial weights by ``settings.seed``, each step's random
+draws by ``(seed, step)``; checkpoints, cache and resume are :func:`netviz_tp.checkpoints.fit`'s.
+Budgets (:data:`BUDGETS`) size a run for CI and grading, a CPU, or a Colab GPU.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import io
-import json
 import math
-import os
-import uuid
-import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .data import cache_dir, load_image, load_imagenet_val, sample_images
+from .checkpoints import Trained, cache_key, fingerprint, fit, step_generator
+from .data import load_image, load_imagenet_val, sample_images
 from .featgen import (
     FEATURE_PRESETS,
     Autoencoder,
@@ -46,160 +35,6 @@ from .generators import (
     fit_to,
 )
 from .validate import check_images, check_model, device_of
-
-MAGIC = b"netviz-tp checkpoint sha256="
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is truncated or corrupted (its sha256 does not match)."""
-
-
-def cache_folder() -> Path:
-    """Where trained generators are cached: ``<cache_dir>/generators``."""
-    path = cache_dir() / "generators"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-# --- checkpoints ---------------------------------------------------------------------------
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` (tensors, numbers, strings, lists, dicts) atomically with its sha256."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getvalue()
-    header = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(header + payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, checking its sha256.
-
-    Raises: CheckpointError when the file is truncated, corrupted or not a checkpoint.
-    """
-    data = Path(path).read_bytes()
-    header, _, payload = data.partition(b"\n")
-    digest = header.removeprefix(MAGIC).decode(errors="replace")
-    if not header.startswith(MAGIC) or hashlib.sha256(payload).hexdigest() != digest:
-        raise CheckpointError(
-            f"{path} is truncated or corrupted (sha256 mismatch); delete it to retrain"
-        )
-    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-
-
-def fingerprint(module: nn.Module) -> str:
-    """A sha256 of a network's weights and buffers: a retrained classifier gets a new cache."""
-    digest = hashlib.sha256()
-    for name, t in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def cache_key(kind: str, settings, **what) -> str:
-    """The cache file stem of a run: ``kind`` and a hash of the settings and ``what``."""
-    text = json.dumps({"settings": asdict(settings), **what}, sort_keys=True, default=str)
-    return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
-
-
-# --- the one loop ----------------------------------------------------------------------------
-
-
-@dataclass
-class Trained:
-    """A trained (or loaded) generator.
-
-    ``generator`` (eval mode); ``losses`` one per update; ``path`` of its checkpoint (None
-    without cache); ``resumed_from``: the updates found in the cache (0: trained from scratch,
-    ``len(losses)``: loaded, nothing trained); ``extra``: what the run kept besides weights
-    (the feature generator's ``snapshots`` and final ``image [1, C, S, S]``).
-    """
-
-    generator: nn.Module
-    losses: list[float]
-    path: Path | None
-    resumed_from: int
-    extra: dict = field(default_factory=dict)
-
-
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """The CPU random generator of update ``step``: the same draws whenever the step runs."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
-
-
-def fit(
-    generator,
-    optimizer,
-    loss_fn,
-    *,
-    steps,
-    key,
-    checkpoint_every,
-    cache=True,
-    progress=True,
-    callback=None,
-    after_step=None,
-    extra=None,
-    desc="training",
-) -> Trained:
-    """Run ``steps`` updates ``loss_fn(step).backward(); optimizer.step()``, resuming from the
-    cache; ``after_step(step, extra)`` may record into ``extra`` (saved with the weights);
-    ``callback(done, loss)`` after each update (a true value stops the run early)."""
-    extra = {} if extra is None else extra
-    path = cache_folder() / f"{key}.pt" if cache else None
-    losses: list[float] = []
-    if path is not None and path.exists():
-        try:
-            state = load_checkpoint(path)
-        except CheckpointError as err:
-            warnings.warn(f"{err}; training again", stacklevel=3)
-            path.unlink()
-        else:
-            generator.load_state_dict(state["generator"])
-            optimizer.load_state_dict(state["optimizer"])
-            losses, extra = list(state["losses"]), {**extra, **state["extra"]}
-    start = len(losses)
-
-    def save() -> None:
-        state = dict(generator=generator.state_dict(), optimizer=optimizer.state_dict())
-        save_checkpoint(path, dict(state, losses=losses, extra=extra))
-
-    dirty = False  # True while the weights may be ahead of `losses` (mid-update)
-    generator.train()
-    try:
-        bar = tqdm(range(start, steps), initial=start, total=steps, desc=desc, disable=not progress)
-        for step in bar:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(step)
-            loss.backward()
-            dirty = True
-            optimizer.step()
-            if after_step is not None:
-                after_step(step, extra)
-            losses.append(loss.item())
-            dirty = False
-            bar.set_postfix(loss=f"{losses[-1]:.4g}")
-            done = step + 1
-            if path is not None and (done % checkpoint_every == 0 or done == steps):
-                save()
-            if callback is not None and callback(done, losses[-1]):
-                break
-    except KeyboardInterrupt:
-        if path is not None and not dirty:
-            save()
-        raise
-    finally:
-        generator.eval()
-    return Trained(generator, losses, path, start, extra)
 
 
 def _settings(settings, presets: dict, kind: type):
@@ -406,3 +241,46 @@ def train_feature(
 def with_steps(settings, steps: int):
     """``settings`` with another number of updates (a budget's), checkpoints kept in step."""
     return replace(settings, steps=steps, checkpoint_every=min(settings.checkpoint_every, steps))
+
+
+@dataclass(frozen=True)
+class GeneratorBudget:
+    """What a practical-5 run trains and measures on a machine: ``classes`` trained by the
+    class-conditional generator, its ``conditional`` and the ``feature`` generator's
+    settings, the ``vis_steps`` of the gradient-ascent references, the coefficients ``e``."""
+
+    classes: int
+    conditional: ConditionalSettings
+    feature: FeatureSettings
+    pretrained: FeatureSettings
+    vis_steps: int
+    e: tuple[int, ...]
+
+
+BUDGETS = {
+    "fast": GeneratorBudget(  # CI and grading: seconds
+        2,
+        replace(CONDITIONAL_PRESETS["mnist"], steps=20, batch=2),
+        with_steps(FEATURE_PRESETS["untrained"], 10),
+        replace(with_steps(FEATURE_PRESETS["pretrained"], 10), ae_steps=10, median_of=2),
+        5,
+        (10, 35),
+    ),
+    "cpu": GeneratorBudget(  # 10 classes against SqueezeNet, 2 cores: see the README
+        10,
+        CONDITIONAL_PRESETS["imagenet_small"],
+        FEATURE_PRESETS["untrained"],
+        FEATURE_PRESETS["pretrained"],
+        100,
+        (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35),
+    ),
+    "gpu": GeneratorBudget(  # a Colab T4, well under 30 minutes (estimate, not measured)
+        100,
+        replace(CONDITIONAL_PRESETS["imagenet"], steps=3000),
+        FEATURE_PRESETS["paper"],
+        replace(FEATURE_PRESETS["pretrained"], ae_steps=3000),
+        200,
+        tuple(range(1, 36)),
+    ),
+}
+"""Budgets by ``setup()``'s mode ("fast", "cpu", "gpu")."""

@@ -8,15 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from netviz_tp.checkpoints import CheckpointError, cache_folder, load_checkpoint, save_checkpoint
 from netviz_tp.featgen import FEATURE_PRESETS, FeatureSettings, feature_loss
 from netviz_tp.fooling import as_perturbation, fooling_curve
 from netviz_tp.generators import CONDITIONAL_PRESETS, ConditionalSettings, check_units
 from netviz_tp.training import (
-    CheckpointError,
-    cache_folder,
-    load_checkpoint,
+    BUDGETS,
     pretrain_autoencoder,
-    save_checkpoint,
     train_conditional,
     train_feature,
     with_steps,
@@ -220,6 +218,9 @@ def test_training_refuses_a_classifier_in_train_mode(tiny):
 def test_presets_are_consistent():
     assert CONDITIONAL_PRESETS["mnist"].base * 2 ** len(CONDITIONAL_PRESETS["mnist"].widths) == 28
     assert FEATURE_PRESETS["pretrained"].steps == 1200 and FEATURE_PRESETS["untrained"].steps == 500
+    assert set(BUDGETS) == {"fast", "cpu", "gpu"}
+    assert BUDGETS["fast"].conditional.steps * BUDGETS["fast"].classes <= 40
+    assert BUDGETS["cpu"].classes == 10 and BUDGETS["gpu"].e == tuple(range(1, 36))
     short = with_steps(FEATURE_PRESETS["pretrained"], 8)
     assert short.steps == 8 and short.checkpoint_every == 8
 
