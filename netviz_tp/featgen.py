@@ -142,7 +142,8 @@ class Autoencoder(nn.Module):
     """Denoising autoencoder: pixels ``[N, C, S, S]`` -> code -> pixels; ``S = side_of``.
 
     Encoder: per stage ``conv 3x3 stride 2 -> ReLU -> batch-norm`` down to ``base``, then a
-    linear layer to the code (the authors': conv pairs, max-pooling, two dense layers).
+    1x1 convolution to ``code_channels`` (the authors' ends with two dense layers, 2048 and
+    3200 units: fully convolutional keeps the checkpoints small).
     """
 
     def __init__(self, settings: FeatureSettings, *, channels=3):
@@ -152,8 +153,8 @@ class Autoencoder(nn.Module):
         for w in reversed(settings.widths):
             layers += [nn.Conv2d(c, w, 3, stride=2, padding=1), nn.ReLU(), nn.BatchNorm2d(w)]
             c = w
-        code = settings.code_channels * settings.base**2
-        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * settings.base**2, code))
+        layers += [nn.Conv2d(c, settings.code_channels, 1), nn.Flatten()]
+        self.encoder = nn.Sequential(*layers)
         self.decoder = Decoder(settings, channels=channels, track_stats=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
