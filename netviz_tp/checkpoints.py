@@ -171,6 +171,8 @@ def fit(
             if path is not None and (done % checkpoint_every == 0 or done == steps):
                 save()
             if callback is not None and callback(done, losses[-1]):
+                if path is not None:
+                    save()  # stopped early: keep what was done
                 break
     except KeyboardInterrupt:
         if path is not None and not dirty:

@@ -104,6 +104,8 @@ def check_units(model, units, layer: str | None = None) -> torch.Tensor:
     if layer is None:
         t = as_target(units, n, model).cpu()
     else:
+        if any(isinstance(u, str) for u in (units if many else [units])):
+            raise TypeError(f"channels of layer {layer!r} are numbers, got {units!r}")
         t = as_target(units, n).cpu()
         count = count_channels(model, layer)
         if int(t.max()) >= count:

@@ -176,8 +176,10 @@ def test_interrupted_training_resumes_and_ends_as_if_uninterrupted(tiny, kind, c
         run(callback=interrupt_at(12))  # between two checkpoints (every 5)
     (path,) = cache_folder().glob(f"{kind}-*.pt")
     assert len(load_checkpoint(path)["losses"]) == 12  # saved at the interruption
+    run(callback=lambda done, loss: done == 17)  # stopped early by the callback: saved too
+    assert len(load_checkpoint(path)["losses"]) == 17
     resumed = run()
-    assert resumed.resumed_from == 12
+    assert resumed.resumed_from == 17
     assert resumed.losses == reference.losses
     assert same(weights(resumed.generator), weights(reference.generator))
     if kind == "feature":
@@ -196,6 +198,8 @@ def test_bad_units_layers_and_settings_are_refused(tiny):
         train_conditional(tiny, [0], COND, layer="conv9", progress=False)
     with pytest.raises(ValueError, match="has 16 channels"):
         train_feature(tiny, [3, 16], FEAT, layer="0", progress=False)
+    with pytest.raises(TypeError, match="numbers"):
+        check_units(tiny, ["tench"], "0")
     with pytest.raises(ValueError, match="distinct"):
         check_units(tiny, [2, 2])
     with pytest.raises(KeyError, match="unknown preset"):
