@@ -9,8 +9,9 @@ reports how many of its images SqueezeNet classifies as their class, then the fo
 generator saw, for: the generator, practical 3's gradient ascent, random sign noise (the
 floor), the generator's images with their pixels shuffled (a floor with the same values) and
 targeted universal perturbations trained on the assets' photos; then the generator and the two
-floors on EfficientNet-Lite0 (transfer, e in 5, 10, 20, 35 to save CPU time). 004: feature-vector generators without and
-with the pre-trained decoder for three classes, two classes at once and one filter.
+floors on EfficientNet-Lite0 (transfer, e in 5, 10, 20, 35 to save CPU time). 004:
+feature-vector generators without pre-training (one class, two classes at once, one filter)
+and with the pre-trained decoder (one class, two classes).
 Writes ``results_<part>.json`` and figures into ``--out``; exit 1 if a check fails.
 """
 

@@ -14,6 +14,7 @@ from netviz_tp.fooling import as_perturbation, fooling_curve
 from netviz_tp.generators import CONDITIONAL_PRESETS, ConditionalSettings, check_units
 from netviz_tp.training import (
     BUDGETS,
+    natural_images,
     pretrain_autoencoder,
     train_conditional,
     train_feature,
@@ -247,3 +248,11 @@ def test_conditional_generator_reaches_two_classes_on_squeezenet_and_fools_it(
         squeezenet, course_data.x[:10], as_perturbation(images), run.generator.units, e=[10, 35]
     )
     assert curve.fooling[1] > curve.fooling[0]  # images the generator never saw
+
+
+def test_natural_images_are_the_course_images_and_the_photos(assets):
+    from netviz_tp.data import sample_images
+
+    images = natural_images(56)
+    assert images.shape == (25 + len(sample_images()), 3, 56, 56)
+    assert images.min() >= 0 and images.max() <= 1
