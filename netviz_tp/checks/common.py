@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .. import attacks, featviz, saliency
+from .. import attacks, checkpoints, featviz, fooling, generators, saliency, training
 from ..gradients import input_gradient
 from ..models import tiny_cnn
 
@@ -30,6 +30,15 @@ _FORBIDDEN = {
     "featviz": (
         [],
         [featviz.class_visualization, featviz.create_class_visualization, featviz._ascend],
+    ),
+    "generators": (
+        [training, checkpoints, fooling],
+        [
+            generators.conditional_loss,
+            attacks.fooling_rate,
+            attacks.fooling_rate_curve,
+            attacks.fooling_and_hit_rates,
+        ],
     ),
 }
 
