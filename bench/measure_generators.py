@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from netviz_tp import load_imagenet_val, load_model, sample_images
-from netviz_tp.data import class_name, load_image
+from netviz_tp import load_imagenet_val, load_model
+from netviz_tp.data import imagenet_classes, load_image, sample_images
 from netviz_tp.featgen import FEATURE_PRESETS
 from netviz_tp.fooling import (
     as_perturbation,
@@ -39,7 +39,7 @@ from netviz_tp.fooling import (
     universal_references,
 )
 from netviz_tp.generators import CONDITIONAL_PRESETS, fit_to
-from netviz_tp.plot import plot_fooling_curves, plot_images
+from netviz_tp.plot import plot_fooling_curves, plot_images, short_name
 from netviz_tp.training import pretrain_autoencoder, train_conditional, train_feature
 
 CLASSES = [
@@ -55,6 +55,7 @@ CLASSES = [
     "lawn mower",
 ]
 TRANSFER = ("generator", "sign noise", "shuffled generator")
+NAMES = imagenet_classes()
 E_GRID = (1, 2, 4, 6, 8, 10, 15, 20, 25, 30, 35)
 
 
@@ -70,7 +71,7 @@ def part_000(args, out: Path) -> dict:
     gen = trained.generator
     images = gen.images(size=model.input_size)
     hits = class_hits(model, images, gen.units)
-    plot_images(images, [class_name(int(c)) for c in gen.units]).savefig(out / "generator.png")
+    plot_images(images, [short_name(c, NAMES) for c in gen.units]).savefig(out / "generator.png")
     data = load_imagenet_val()
     photos = torch.cat([load_image(p) for p in sample_images().values()])
     t0 = time.perf_counter()
@@ -130,10 +131,10 @@ def part_004(args, out: Path) -> dict:
             result[key] = dict(
                 seconds=time.perf_counter() - t0,
                 loss=r.losses[-1],
-                top3=[class_name(i) for i in top],
+                top3=[short_name(i, NAMES) for i in top],
             )
             if layer is None:
-                result[key]["top1_is_a_target"] = class_name(top[0]) in units
+                result[key]["top1_is_a_target"] = short_name(top[0], NAMES) in units
             shown.append(img)
             titles.append(f"{kind}\n{label} {units}")
     plot_images(torch.cat(shown), titles, ncols=len(objectives)).savefig(out / "feature.png")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import cache_dir
+from .settings import cache_dir
 
 MAGIC = b"netviz-tp checkpoint sha256="
 

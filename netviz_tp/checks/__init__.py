@@ -10,7 +10,8 @@ cell; the hidden part calls them again on other inputs. Printing the verdict is 
 this package, the one exception to the package's no-print rule.
 
 Modules: :mod:`.common` (reference-use detection, comparison, verdicts, the tiny setup) and
-one per method module it checks (same names): :mod:`.saliency`, :mod:`.attacks`, :mod:`.featviz`.
+one per method module it checks (same names): :mod:`.saliency`, :mod:`.attacks`,
+:mod:`.featviz`, :mod:`.generators`.
 """
 
 from .attacks import (
@@ -24,6 +25,7 @@ from .attacks import (
 )
 from .common import ReferenceUsedError, forbid_reference, tiny_setup
 from .featviz import check_class_vis_step, check_class_visualization, step_variant
+from .generators import check_fooling_curve, check_generator_step
 from .saliency import check_saliency
 
 __all__ = [
@@ -44,4 +46,7 @@ __all__ = [
     "check_class_vis_step",
     "check_class_visualization",
     "step_variant",
+    # 05 generators
+    "check_generator_step",
+    "check_fooling_curve",
 ]
