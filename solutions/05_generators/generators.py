@@ -214,7 +214,9 @@ references = {
     "shuffled generator": fooling.shuffled(fooling.as_perturbation(gen_images), seed=SEED),
     "universal": fooling.universal_references(model, x_train, targets, steps=VIS_STEPS // 3 + 1),
 }
-curves = [fooling.fooling_curve(model, x_test, v, targets, e=E, name=k) for k, v in references.items()]
+curves = [
+    fooling.fooling_curve(model, x_test, v, targets, e=E, name=k) for k, v in references.items()
+]
 transfer_model = load_model(TRANSFER_MODEL)
 curves += [fooling.fooling_curve(transfer_model, x_test, references[k], targets, e=E, name=k)
            for k in ("generator", "sign noise")]  # fmt: skip
@@ -251,7 +253,12 @@ plot.plot_fooling_curves(curves, title="paper (VGG16): FR(10) = 0.30, FR(35) = 0
 # image is the pixel-wise median of the last snapshots).
 
 # %%
-objectives = [(["crib"], None), (["tench"], None), (["goldfish", "candle"], None), ([7], "features.9")]
+objectives = [
+    (["crib"], None),
+    (["tench"], None),
+    (["goldfish", "candle"], None),
+    ([7], "features.9"),
+]
 decoder = pretrain_autoencoder(settings=PRETRAINED).generator.decoder
 shown, titles = [], []
 for kind, settings in (("from scratch", FEATURE), ("pre-trained decoder", PRETRAINED)):
@@ -299,8 +306,10 @@ plot.plot_images(torch.cat(shown), titles, ncols=len(objectives))
 # %%
 from netviz_tp.widgets import generator_explorer
 
-kinds = {"class-conditional": (references["generator"], targets),
-         "gradient ascent": (references["gradient ascent"], targets)}
+kinds = {
+    "class-conditional": (references["generator"], targets),
+    "gradient ascent": (references["gradient ascent"], targets),
+}
 generator_explorer(model, data.x, kinds, curves=curves)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "explore_statement", "locked": true, "schema_version": 3, "solution": false, "task": false}
