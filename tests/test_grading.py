@@ -229,10 +229,6 @@ PRACTICALS = {
                                "    steps = kwargs.get('num_iterations', 200)\n"
                                "    return featviz.create_class_visualization(\n"
                                "        target_y, model, num_iterations=steps)\n"),
-    "05_generators": ("generators", "ex2_curve", "ex2_test",
-                      "from netviz_tp import attacks\n\n\n"
-                      "def fooling_curve(model, x, V, target, e):\n"
-                      "    return attacks.fooling_and_hit_rates(model, x, V / 255, e, target)\n"),
 }  # fmt: skip
 
 
