@@ -276,9 +276,26 @@ def fooling_rate_curve(model, x, delta, scales: Sequence[float], target=None) ->
 
     Shape: as :func:`fooling_rate`; returns one rate per scale.
     """
+    if target is None:
+        return fooling_and_hit_rates(model, x, delta, scales)[0]
+    return fooling_and_hit_rates(model, x, delta, scales, target)[1]
+
+
+def fooling_and_hit_rates(
+    model, x, delta, scales: Sequence[float], target=None, *, clean=None
+) -> tuple[list[float], list[float]]:
+    """Both rates of ``scale * delta`` for each scale, from one forward pass per scale.
+
+    Untargeted fooling rate: the prediction on ``clamp(x + scale * delta)`` differs from the
+    clean prediction; targeted hit rate: it equals ``target`` (all zeros without a target).
+    ``clean``: the clean predictions ``[N]`` when already known (saves a forward pass).
+
+    Shape: ``x [N, C, H, W]`` in ``[0, 1]``, ``delta [1 or N, C, H, W]`` -> two lists, one
+    rate per scale.
+    """
     check_model(model)
     x = check_images(x, model)
-    reference = None if target is None else as_target(target, len(x), model)
+    goal = None if target is None else as_target(target, len(x), model)
     if not isinstance(delta, torch.Tensor) or not delta.is_floating_point():
         raise TypeError("delta must be a float tensor [1 or N, C, H, W] of signed pixel changes")
     if delta.dim() != 4 or delta.shape[0] not in (1, len(x)) or delta.shape[1:] != x.shape[1:]:
@@ -287,15 +304,14 @@ def fooling_rate_curve(model, x, delta, scales: Sequence[float], target=None) ->
             f"match the images, got {tuple(delta.shape)}"
         )
     delta = delta.detach().to(x.device)
-    rates = []
+    fooled, hit = [], []
     with torch.no_grad():
-        if target is None:
-            reference = model(x).argmax(dim=1)  # untargeted: fooled = prediction changed
+        clean = model(x).argmax(dim=1) if clean is None else clean.to(x.device)
         for scale in scales:
             pred = model((x + scale * delta).clamp(0, 1)).argmax(dim=1)
-            fooled = pred != reference if target is None else pred == reference
-            rates.append(fooled.float().mean().item())
-    return rates
+            fooled.append((pred != clean).float().mean().item())
+            hit.append(0.0 if goal is None else (pred == goal).float().mean().item())
+    return fooled, hit
 
 
 def universal_perturbation(

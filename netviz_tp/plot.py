@@ -241,3 +241,35 @@ def plot_occlusion(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_fooling_curves(curves: Sequence, *, title: str = "") -> Figure:
+    """Untargeted fooling rate and targeted hit rate against the coefficient ``e`` (seed 000,
+    Fig. 3), one line per :class:`~netviz_tp.fooling.FoolingCurve` (generator, gradient
+    ascent, noise floor, universal perturbation...)."""
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for curve in curves:
+        label = f"{curve.name} ({curve.model})"
+        plot_curve(
+            curve.e,
+            curve.fooling,
+            xlabel="e (grey levels)",
+            ylabel="fooling rate",
+            label=label,
+            ax=left,
+        )
+        plot_curve(
+            curve.e,
+            curve.hit,
+            xlabel="e (grey levels)",
+            ylabel="targeted hit rate",
+            label=label,
+            ax=right,
+        )
+    for ax in (left, right):
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig

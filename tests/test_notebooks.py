@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "solutions").glob("*/*.py"))
 IDS = [p.parent.name for p in SOURCES]
 KERNEL = "netviz-tp-test"
-QUESTIONS = {f"q{i}": 2 if i in (1, 5, 8, 14) else 1 for i in range(1, 16)}  # ★ counts double
+QUESTIONS = {f"q{i}": 2 if i in (1, 5, 8, 14) else 1 for i in range(1, 20)}  # ★ counts double
 
 
 def _meta(cell) -> dict:

@@ -11,7 +11,7 @@ this package, the one exception to the package's no-print rule.
 
 Modules: :mod:`.common` (reference-use detection, comparison, verdicts, the tiny setup) and
 one per method module it checks (same names): :mod:`.saliency`, :mod:`.attacks`, :mod:`.featviz`,
-:mod:`.cam`, :mod:`.activations`.
+:mod:`.cam`, :mod:`.activations`, :mod:`.generators`.
 """
 
 from .activations import check_ranked_differences
@@ -27,6 +27,7 @@ from .attacks import (
 from .cam import cam_variant, check_grad_cam
 from .common import ReferenceUsedError, forbid_reference, tiny_setup
 from .featviz import check_class_vis_step, check_class_visualization, step_variant
+from .generators import check_fooling_curve, check_generator_step
 from .saliency import check_saliency
 
 __all__ = [
@@ -51,4 +52,7 @@ __all__ = [
     "check_grad_cam",
     "cam_variant",
     "check_ranked_differences",
+    # 05 generators
+    "check_generator_step",
+    "check_fooling_curve",
 ]

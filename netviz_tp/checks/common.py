@@ -15,7 +15,17 @@ from pathlib import Path
 
 import torch
 
-from .. import activations, attacks, cam, featviz, saliency
+from .. import (
+    activations,
+    attacks,
+    cam,
+    checkpoints,
+    featviz,
+    fooling,
+    generators,
+    saliency,
+    training,
+)
 from ..gradients import input_gradient
 from ..models import tiny_cnn
 
@@ -33,6 +43,15 @@ FORBIDDEN = {
         [],
         [featviz.class_visualization, featviz.create_class_visualization, featviz._ascend],
     ),
+    "generators": (
+        [training, checkpoints, fooling],
+        [
+            generators.conditional_loss,
+            attacks.fooling_rate,
+            attacks.fooling_rate_curve,
+            attacks.fooling_and_hit_rates,
+        ],
+    ),
 }
 """What each exercise may not call: whole modules (by file) or single functions. Grading
 evaluates the student's functions in a package copy where these do not exist
@@ -42,7 +61,8 @@ _FAMILY = contextvars.ContextVar("netviz_tp_check_family", default=None)
 
 
 def current_family() -> str | None:
-    """The family whose references the check being run forbids (inside :func:`run_student`)."""
+    """The family whose references the check being run forbids (inside
+    :func:`forbid_reference` of one family: the grading referee records it)."""
     return _FAMILY.get()
 
 
@@ -50,7 +70,8 @@ def current_family() -> str | None:
 def forbid_reference(*families: str):
     """Make the package's reference implementations raise :class:`ReferenceUsedError`.
 
-    ``families``: "saliency", "attacks", "cam", "activations", "featviz" (default: all).
+    ``families``: "saliency", "attacks", "cam", "activations", "featviz",
+    "generators" (default: all).
     Works however the
     function was imported (a Python call is caught by the code it runs, via ``sys.settrace``);
     helpers a student may use (``featviz.jitter``, ``featviz.gaussian_blur``) stay allowed.
@@ -81,11 +102,14 @@ def forbid_reference(*families: str):
                 raise refuse(code, name)
         return previous(frame, event, arg) if previous is not None else None
 
+    token = _FAMILY.set(families[0]) if len(families) == 1 else None
     sys.settrace(tracer)
     try:
         yield
     finally:
         sys.settrace(previous)
+        if token is not None:
+            _FAMILY.reset(token)
     if used:
         raise refuse(*used[0])
 
@@ -116,12 +140,8 @@ def close(a: torch.Tensor, b: torch.Tensor, tol: float, allowed: float = 0.0) ->
 def run_student(name: str, family: str, fn, *args, **kwargs) -> torch.Tensor:
     """``fn(*args, **kwargs)`` with the ``family`` references forbidden; a detached tensor,
     in float32 when floating (a correct float64 implementation is compared as float32)."""
-    token = _FAMILY.set(family)
-    try:
-        with forbid_reference(family):
-            out = fn(*args, **kwargs)
-    finally:
-        _FAMILY.reset(token)
+    with forbid_reference(family):
+        out = fn(*args, **kwargs)
     if not isinstance(out, torch.Tensor):
         failed(name, f"should return a torch.Tensor, got {type(out).__name__}")
     out = out.detach()

@@ -150,17 +150,20 @@ def reference_free_copy(dest: Path, families: set[str]) -> Path:
         module = ".".join(("netviz_tp", *rel.with_suffix("").parts)).removesuffix(".__init__")
         return root / rel, module
 
+    stubbed: set[Path] = set()
     functions: dict[Path, tuple[str, set[str]]] = {}
     for family in sorted(families):
         modules, funcs = FORBIDDEN[family]
         for mod in modules:
             path, name = target(mod.__file__)
             path.write_text(stub_module_source(path.read_text(), name))
+            stubbed.add(path)
         for fn in funcs:
             path, name = target(fn.__code__.co_filename)
             functions.setdefault(path, (name, set()))[1].add(fn.__name__)
     for path, (name, names) in functions.items():
-        path.write_text(without_functions(path.read_text(), name, names))
+        if path not in stubbed:  # a whole stubbed module has no function left to cut
+            path.write_text(without_functions(path.read_text(), name, names))
     checks = root / "checks"
     for path in sorted(checks.glob("*.py")):
         if path.name != "__init__.py":
