@@ -6,5 +6,9 @@ imported by every student notebook), :mod:`.config` (``Course``: nbgrader_config
 folder names), :mod:`.runner` (the one nbgrader subprocess runner), :mod:`.release` (build and
 check the student release), :mod:`.submissions` (find and repair handed-in notebooks),
 :mod:`.grading` (autograde a class), :mod:`.grades_csv` (grade rows and grades.csv),
-:mod:`.report` (the main job of ``make run``), :mod:`.cli` (the ``netviz-tp`` command).
+:mod:`.report` (the main job of ``make run``), :mod:`.cli` (the ``netviz-tp`` command);
+after grading: :mod:`.gradebook` (the course's nbgrader gradebook, filled by grading),
+:mod:`.export` (final grades), :mod:`.handback` (feedback after manual grading, no secrets),
+:mod:`.results` (the per-submission results files), :mod:`.class_report` (what the class got
+wrong), :mod:`.fanout` (grading on a Dask cluster).
 """
