@@ -1,4 +1,4 @@
-"""Final grades: nbgrader gradebook -> ``final_grades.csv`` (student x assignment), ``grades_long.csv``.
+"""Final grades: nbgrader gradebook -> ``final_grades.csv`` (per student, assignment) + long table.
 
 Read with nbgrader's own API (:class:`nbgrader.api.Gradebook`), after autograding and after the
 written answers were graded by hand in formgrader. Per cell, nbgrader keeps the autograded
