@@ -92,9 +92,14 @@ def _distribution_figure(dists: dict[str, Counter], totals: list[float]) -> Figu
     fig = Figure(figsize=(3.2 * cols, 2.4 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).flat
     for (name, counts), ax in zip(panels, axes, strict=False):  # panels first: no axis lost
+        ax.set_title(name, fontsize=9)
+        if not counts:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "awaiting hand grading", ha="center", transform=ax.transAxes)
+            continue
         values = sorted(counts)
         ax.bar([f"{v:g}" for v in values], [counts[v] for v in values], color="#4c72b0")
-        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("points", fontsize=8)
         ax.set_ylabel("students", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes:  # the grid's unused places
