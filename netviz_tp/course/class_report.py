@@ -1,4 +1,4 @@
-"""Class report: per-submission results -> ``REPORT/index.html`` + one HTML page per assignment.
+"""Class report: gradings' results -> ``REPORT/index.html`` + one HTML page per assignment.
 
 What an instructor reads before the next lecture, from the results files of
 :mod:`netviz_tp.course.results`: the class's score distribution per graded cell and overall,
@@ -118,11 +118,11 @@ def _time_figure(seconds: list[float]) -> Figure:
 
 def assignment_page(assignment: str, results: list[SubmissionResult]) -> str:
     """The HTML page of one assignment's class report."""
-    graded = [r for r in results if r.status == "graded"]
-    not_graded = [r for r in results if r.status != "graded"]
+    graded = [r for r in results if r.graded]
+    not_graded = [r for r in results if not r.graded]
     top = max((r.max_score for r in results), default=0.0)
     totals = [r.score for r in graded]
-    seconds = [r.seconds["total"] for r in results if "total" in r.seconds]
+    seconds = [r.seconds for r in results if r.seconds is not None]
     pending = sum(1 for r in graded if r.pending_manual)
     sandboxes = Counter(r.sandbox for r in results)
     facts = [
@@ -162,54 +162,47 @@ def assignment_page(assignment: str, results: list[SubmissionResult]) -> str:
     )
     parts.append(f"<h2>Not graded ({len(not_graded)})</h2>")
     parts.append(
-        _table(["student", "status", "why"], [[r.student, r.status, r.error] for r in not_graded])
+        _table(["student", "why"], [[r.student, r.error] for r in not_graded])
         if not_graded
         else "<p>Every submission was graded.</p>"
     )
     parts.append("<h2>Grading time per submission</h2>")
     if seconds:
-        slow = sorted(results, key=lambda r: -r.seconds.get("total", 0.0))[:5]
+        slow = sorted(results, key=lambda r: -(r.seconds or 0.0))[:5]
         parts.append(
             f"<p>mean {statistics.fmean(seconds):.1f} s, median {statistics.median(seconds):.1f}"
             f" s, max {max(seconds):.1f} s, total {sum(seconds) / 60:.1f} min</p>"
         )
         parts.append(_png(_time_figure(seconds)))
         parts.append(
-            _table(
-                ["slowest", "seconds", "steps"],
-                [
-                    [
-                        r.student,
-                        round(r.seconds.get("total", 0.0), 1),
-                        ", ".join(f"{k} {v:.1f}" for k, v in r.seconds.items() if k != "total"),
-                    ]
-                    for r in slow
-                ],
-            )  # fmt: skip
+            _table(["slowest", "seconds"], [[r.student, round(r.seconds or 0.0, 1)] for r in slow])
         )
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_report(results_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write OUT/index.html and OUT/<assignment>.html from every assignment's results.
+def write_report(gradings: list[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """Write OUT/index.html and OUT/<assignment>.html, one per grading output folder.
+
+    Args:
+        gradings: output folders of ``netviz-tp grade`` (each holds ``results/``), one per
+            assignment, named after it.
+        out: the report folder (created).
 
     Raises:
-        FileNotFoundError: no results folder, or no results in it (grade first).
+        FileNotFoundError: a folder without results (grade first).
     """
     out = Path(out)
-    names = results_io.assignments(results_dir)
-    if not names:
-        raise FileNotFoundError(f"no results in {results_dir}: grade the class first")
+    found = [results_io.read_grading(folder) for folder in gradings]
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name in names:
-        found = results_io.read_assignment(results_dir, name)
-        (out / f"{name}.html").write_text(assignment_page(name, found), "utf-8")
-        graded = [r.score for r in found if r.status == "graded"]
+    for results in found:
+        name = results[0].assignment
+        (out / f"{name}.html").write_text(assignment_page(name, results), "utf-8")
+        graded = [r.score for r in results if r.graded]
         mean = f"{statistics.fmean(graded):.2f}" if graded else "-"
         rows.append(f"<li><a href='{html.escape(name)}.html'>{html.escape(name)}</a>: "
-                    f"{len(found)} submission(s), mean autograded score {mean}</li>")  # fmt: skip
+                    f"{len(results)} submission(s), mean autograded score {mean}</li>")  # fmt: skip
     index = out / "index.html"
     index.write_text(
         f"<!doctype html><html><head><meta charset='utf-8'><title>Class report</title>{_STYLE}"

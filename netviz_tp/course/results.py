@@ -1,158 +1,126 @@
-"""Per-submission results: ``RESULTS/<assignment>/<student>.json``, one file per graded submission.
+"""Per-submission results: ``OUT/results/<student>.json`` of a grading -> :class:`SubmissionResult`.
 
-Written by grading as soon as a submission's result is known (atomically), read by the class
-report and by resumption. Schema ``netviz-tp.submission/1`` (JSON object):
+Grading writes one JSON object per submission as soon as it is graded (the grades.csv row,
+:class:`netviz_tp.grades_csv.StudentResult`, with every graded cell's verdict); the class
+report and the gradebook read them back through :func:`read`, which checks the fields it uses:
 
-- ``schema``, ``assignment``, ``student``;
-- ``status``: ``graded``; ``failed`` (could not be graded: ``error`` says why, every cell 0) or
-  ``flagged`` (a file that is not a submission of this assignment: ``error`` says why);
-- ``score`` (points known so far), ``max_score`` (manual points included), ``pending_manual``;
-- ``cells``: one per graded cell, in notebook order: ``notebook``, ``grade_id``, ``kind``
-  (``auto`` or ``manual``), ``points`` (null: awaiting a human), ``max_points``, ``verdict``
-  (``pass``, ``fail``, ``error``, ``timeout``, ``pending``) and ``diagnosis`` (the checks' name
-  for the mistake, e.g. "you took the mean over the colour channels", or null);
-- ``repairs``: one line per change made to the handed-in notebook before grading;
-- ``seconds``: ``total`` wall time of the submission, and optional steps (``autograde``...);
-- ``sandbox``: what isolated the student's code ("bubblewrap", "none", ...); ``graded_at``: ISO
-  8601 UTC time.
+- ``student``; ``score`` (points known so far), ``max_score`` (manual points included),
+  ``pending_manual``; ``error`` (why it could not be fully graded; "" when graded);
+- ``verdicts``: one object per graded cell, in notebook order: ``notebook``, ``grade_id``,
+  ``points`` (null: awaiting the hand grader), ``max_points``, ``verdict`` (``pass``,
+  ``fail``, ``pending``, ``unanswered``) and ``diagnosis`` (the checks' name for the mistake,
+  e.g. "you took the mean over the colour channels", or "");
+- ``notes``: the repairs made to the handed-in notebook, one line each;
+- ``seconds``: wall time of the grading steps (``total``, or the steps to sum);
+- ``sandbox``: what isolated the student's code ("bubblewrap", or a loud "NO SANDBOX ...").
+
+Unknown fields are ignored, so grading may record more than the report needs.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA = "netviz-tp.submission/1"
-STATUSES = ("graded", "failed", "flagged")
-VERDICTS = ("pass", "fail", "error", "timeout", "pending")
+VERDICTS = ("pass", "fail", "pending", "unanswered")
+RESULTS = "results"  # the folder of per-student files inside a grading's output folder
 
 
 class ResultsError(ValueError):
-    """A results file that does not follow the schema (the message names the file and field)."""
+    """A results file that the report cannot read (the message names the file and field)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CellResult:
     """The outcome of one graded cell."""
 
     notebook: str
     grade_id: str
-    kind: str  # "auto" or "manual"
     points: float | None
     max_points: float
     verdict: str
-    diagnosis: str | None = None
+    diagnosis: str = ""
 
 
 @dataclass
 class SubmissionResult:
-    """Everything grading learnt about one student's submission of one assignment."""
+    """What grading learnt about one student's submission of one assignment."""
 
     assignment: str
     student: str
-    status: str
     score: float = 0.0
     max_score: float = 0.0
     pending_manual: float = 0.0
     error: str = ""
     cells: list[CellResult] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    sandbox: str = "none"
-    graded_at: str = field(
-        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
-    )
+    seconds: float | None = None  # wall time of the whole submission
+    sandbox: str = ""
 
-    def as_json(self) -> dict:
-        return {"schema": SCHEMA, **asdict(self)}
-
-
-def path_of(results_dir: str | os.PathLike, assignment: str, student: str) -> Path:
-    """Where the result of ``student`` on ``assignment`` lives."""
-    return Path(results_dir) / assignment / f"{student}.json"
-
-
-def write(result: SubmissionResult, results_dir: str | os.PathLike) -> Path:
-    """Write one result atomically (temp file + os.replace); returns its path."""
-    path = path_of(results_dir, result.assignment, result.student)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result.as_json(), indent=1, ensure_ascii=False))
-    os.replace(tmp, path)
-    return path
+    @property
+    def graded(self) -> bool:
+        return not self.error
 
 
 def _need(data: dict, key: str, kinds: tuple, where: str):
     value = data.get(key)
-    if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
-        names = "/".join(k.__name__ for k in kinds)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join(k.__name__ for k in kinds)
         raise ResultsError(f"{where}: field {key!r} should be {names}, got {value!r}")
     return value
 
 
-def parse(data: dict, where: str = "result") -> SubmissionResult:
-    """A :class:`SubmissionResult` from its JSON object, checked against the schema."""
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ResultsError(f"{where}: not a {SCHEMA} result (schema: {found!r})")
-    number = (int, float)
-    status = _need(data, "status", (str,), where)
-    if status not in STATUSES:
-        raise ResultsError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
-    cells = []
-    for i, cell in enumerate(_need(data, "cells", (list,), where)):
-        at = f"{where}: cells[{i}]"
-        if not isinstance(cell, dict):
-            raise ResultsError(f"{at} should be an object")
-        verdict = _need(cell, "verdict", (str,), at)
-        if verdict not in VERDICTS:
-            raise ResultsError(f"{at}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
-        points = cell.get("points")
-        cells.append(
-            CellResult(
-                _need(cell, "notebook", (str,), at), _need(cell, "grade_id", (str,), at),
-                _need(cell, "kind", (str,), at),
-                None if points is None else float(_need(cell, "points", number, at)),
-                float(_need(cell, "max_points", number, at)), verdict,
-                cell.get("diagnosis") if isinstance(cell.get("diagnosis"), str) else None,
-            )
-        )  # fmt: skip
-    seconds = _need(data, "seconds", (dict,), where)
-    return SubmissionResult(
-        _need(data, "assignment", (str,), where), _need(data, "student", (str,), where), status,
-        float(_need(data, "score", number, where)), float(_need(data, "max_score", number, where)),
-        float(_need(data, "pending_manual", number, where)), str(data.get("error", "")), cells,
-        [str(r) for r in _need(data, "repairs", (list,), where)],
-        {str(k): float(v) for k, v in seconds.items() if isinstance(v, number)},
-        str(data.get("sandbox", "none")), str(data.get("graded_at", "")),
+def _cell(data, where: str) -> CellResult:
+    if not isinstance(data, dict):
+        raise ResultsError(f"{where} should be an object")
+    verdict = _need(data, "verdict", (str,), where)
+    if verdict not in VERDICTS:
+        raise ResultsError(f"{where}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+    points = data.get("points")
+    return CellResult(
+        _need(data, "notebook", (str,), where), _need(data, "grade_id", (str,), where),
+        None if points is None else float(_need(data, "points", (int, float), where)),
+        float(_need(data, "max_points", (int, float), where)), verdict,
+        str(data.get("diagnosis") or ""),
     )  # fmt: skip
 
 
-def read(path: str | os.PathLike) -> SubmissionResult:
-    """One results file (:class:`ResultsError` naming the file when it is malformed)."""
+def parse(data, assignment: str, where: str = "result") -> SubmissionResult:
+    """A :class:`SubmissionResult` of ``assignment`` from one results object."""
+    if not isinstance(data, dict):
+        raise ResultsError(f"{where}: a results file holds one JSON object")
+    number = (int, float)
+    steps = _need(data, "seconds", (dict,), where)
+    seconds = steps.get("total", sum(v for v in steps.values() if isinstance(v, number)))
+    return SubmissionResult(
+        assignment, _need(data, "student", (str,), where),
+        float(_need(data, "score", number, where)), float(_need(data, "max_score", number, where)),
+        float(_need(data, "pending_manual", number, where)), _need(data, "error", (str,), where),
+        [_cell(c, f"{where}: verdicts[{i}]")
+         for i, c in enumerate(_need(data, "verdicts", (list,), where))],
+        [str(n) for n in _need(data, "notes", (list,), where)],
+        float(seconds) if steps else None, str(data.get("sandbox", "")),
+    )  # fmt: skip
+
+
+def read(path: str | os.PathLike, assignment: str) -> SubmissionResult:
+    """One results file (:class:`ResultsError` naming the file when it cannot be read)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise ResultsError(f"{path}: unreadable results file ({exc})") from None
-    return parse(data, str(path))
+    return parse(data, assignment, str(path))
 
 
-def read_assignment(results_dir: str | os.PathLike, assignment: str) -> list[SubmissionResult]:
-    """Every result of ``assignment``, sorted by student id."""
-    folder = Path(results_dir) / assignment
-    return sorted(
-        (read(p) for p in folder.glob("*.json") if not p.name.startswith(".")),
-        key=lambda r: r.student,
-    )
-
-
-def assignments(results_dir: str | os.PathLike) -> list[str]:
-    """The assignments that have results under ``results_dir``."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no results folder {root}: grade the class first")
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.json")))
+def read_grading(out: str | os.PathLike, assignment: str | None = None) -> list[SubmissionResult]:
+    """Every result of one grading's output folder ``out`` (``out/results/*.json``), sorted by
+    student; ``assignment`` defaults to the folder's name."""
+    folder = Path(out) / RESULTS
+    files = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"no results in {folder}: grade the assignment first")
+    name = assignment or Path(out).resolve().name
+    return sorted((read(p, name) for p in files), key=lambda r: r.student)
