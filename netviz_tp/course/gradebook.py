@@ -31,3 +31,55 @@ def open_gradebook(db_url: str):
             "--course DIR, whose nbgrader_config.py says where gradebook.db is)"
         )
     return Gradebook(db_url, course_id="")  # "": read only, no course row is added
+
+
+def register_assignment(course_root: Path, assignment: str, db_url: str) -> None:
+    """Register ``assignment``, its notebooks and graded cells in the gradebook (created if
+    needed) with nbgrader's own ``generate_assignment``; the release it writes is discarded,
+    the course's release folder is not touched. Idempotent."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    env = dict(os.environ)  # nbgrader runs `alembic` to create a gradebook: venv bin on PATH
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    with tempfile.TemporaryDirectory(prefix="netviz-register-") as tmp:
+        done = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+             f"--CourseDirectory.root={course_root}", f"--CourseDirectory.db_url={db_url}",
+             f"--CourseDirectory.release_directory={tmp}", "--log-level=WARN"],
+            cwd=course_root, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"nbgrader could not register {assignment!r}: {last[0]}")
+
+
+def record(gb, result, *, timestamp: str | None = None, reset_manual: bool = False) -> None:
+    """Put one student's autograded result into the gradebook, as formgrader expects it.
+
+    ``result`` is a :class:`netviz_tp.course.results.SubmissionResult`. Autograded points
+    replace the previous ones; points and comments a human gave are kept unless
+    ``reset_manual`` (then the written answers await the hand grader again). A written answer
+    still to read needs a manual grade; one left as the stub scores 0. A submission that could
+    not be graded scores 0 and is flagged for the instructor. ``timestamp``: when it was
+    handed in (ISO 8601, UTC), for nbgrader's lateness.
+    """
+    gb.update_or_create_student(result.student)
+    extra = {"timestamp": timestamp} if timestamp else {}
+    sub = gb.update_or_create_submission(result.assignment, result.student, **extra)
+    verdicts = {(c.notebook, c.grade_id): c for c in result.cells}
+    for nb in sub.notebooks:
+        nb.flagged = not result.graded
+        for grade in nb.grades:
+            cell = verdicts.get((nb.name, grade.name))
+            if reset_manual:
+                grade.manual_score = grade.extra_credit = None
+            pending = cell is not None and cell.verdict == "pending"
+            grade.auto_score = None if pending else (cell.points if cell else 0.0)
+            grade.needs_manual_grade = pending and grade.manual_score is None
+        if reset_manual:
+            for comment in nb.comments:
+                comment.manual_comment = None
+    gb.db.commit()
