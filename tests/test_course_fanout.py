@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from netviz_tp.course.fanout import CourseBundle, grade_on_cluster
-from netviz_tp.grading import grade, release_notebooks
-from netviz_tp.submissions import fill_answers
+from netviz_tp.course.grading import grade, release_notebooks
+from netviz_tp.course.submissions import fill_answers
 
 pytestmark = pytest.mark.notebooks
 

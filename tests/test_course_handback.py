@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from netviz_tp.course.grading import release_notebooks
 from netviz_tp.course.handback import (
     PLACEHOLDER,
     generate_feedback,
@@ -19,8 +17,8 @@ from netviz_tp.course.handback import (
     strip_secrets,
     visible_text,
 )
-from netviz_tp.grading import release_notebooks
-from netviz_tp.submissions import fill_answers
+from netviz_tp.course.runner import nbgrader, nbgrader_env
+from netviz_tp.course.submissions import fill_answers
 
 pytestmark = pytest.mark.notebooks
 
@@ -29,11 +27,8 @@ HIDDEN_LINE = "assert square(-4) == 16"  # from the toy's hidden test of square(
 
 
 def _nbgrader(course: Path, *args: str) -> None:
-    env = dict(os.environ, NETVIZ_TP_FAST="1")
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    run = nbgrader(course, list(args), timeout=600, env=nbgrader_env(NETVIZ_TP_FAST="1"))
+    assert run.code == 0, run.log
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,7 @@ class CourseBundle:
 class Graded:
     """What a task sends back: the student's row and the files of OUT/ it wrote, as bytes."""
 
-    result: object  # the grading's per-student result (grades_csv.StudentResult)
+    result: object  # the grading's per-student result (course.grades_csv.StudentResult)
     files: dict[str, bytes]  # path relative to OUT (feedback/STUDENT/..., logs/STUDENT.log)
 
 
@@ -85,7 +85,8 @@ _PREPARING = threading.Lock()
 
 def _prepared(bundle: CourseBundle, cell_timeout: int) -> tuple:
     """The bundle's course with its assignment generated, once per worker process."""
-    from netviz_tp.grading import Course, _env, _prepare
+    from .config import Course
+    from .grading import _env, _prepare
 
     key = f"{bundle.digest}-{cell_timeout}"
     with _PREPARING:
@@ -100,11 +101,11 @@ def _prepared(bundle: CourseBundle, cell_timeout: int) -> tuple:
 def grade_remote(bundle: CourseBundle, student: str, notebooks: dict[str, bytes], options: dict):
     """The task: grade one student's notebooks ``{name: bytes}`` here -> :class:`Graded`.
 
-    Runs the per-student step of :func:`netviz_tp.grading.grade` (repair, autograde in its own
-    process tree, feedback) on this worker's prepared copy of the course.
+    Runs the per-student step of :func:`netviz_tp.course.grading.grade` (repair, autograde in
+    its own process tree, feedback) on this worker's prepared copy of the course.
     """
-    from netviz_tp.grades_csv import cell_columns, failure_page, total_points
-    from netviz_tp.grading import _env, _grade_student
+    from .grades_csv import cell_columns, failure_page, total_points
+    from .grading import _env, _grade_student
 
     course, work, releases = _prepared(bundle, options["cell_timeout"])
     with tempfile.TemporaryDirectory(prefix="netviz-task-") as tmp:
@@ -192,17 +193,17 @@ def grade_on_cluster(
     cell_timeout: int = 60,
     wall_timeout: float = 600.0,
 ) -> list:
-    """:func:`netviz_tp.grading.grade` with one Dask task per submission: the same OUT/
+    """:func:`netviz_tp.course.grading.grade` with one Dask task per submission: the same OUT/
     (grades.csv, feedback/STUDENT/, logs/) and the same per-student results.
 
     Args:
         scheduler: a Dask scheduler address (``tcp://host:8786``) or ``local:N`` (N local
             worker processes).
-        the others: as :func:`netviz_tp.grading.grade`.
+        the others: as :func:`netviz_tp.course.grading.grade`.
     """
-    from netviz_tp.grades_csv import write_csv
-    from netviz_tp.grading import Course
-    from netviz_tp.submissions import collect_submissions
+    from .config import Course
+    from .grades_csv import write_csv
+    from .submissions import collect_submissions
 
     if cell_timeout < 1 or wall_timeout <= 0:
         raise ValueError("cell_timeout and wall_timeout must be positive")

@@ -37,23 +37,20 @@ def register_assignment(course_root: Path, assignment: str, db_url: str) -> None
     """Register ``assignment``, its notebooks and graded cells in the gradebook (created if
     needed) with nbgrader's own ``generate_assignment``; the release it writes is discarded,
     the course's release folder is not touched. Idempotent."""
-    import os
-    import subprocess
-    import sys
     import tempfile
 
-    env = dict(os.environ)  # nbgrader runs `alembic` to create a gradebook: venv bin on PATH
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    from .runner import nbgrader
+
     with tempfile.TemporaryDirectory(prefix="netviz-register-") as tmp:
-        done = subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-             f"--CourseDirectory.root={course_root}", f"--CourseDirectory.db_url={db_url}",
-             f"--CourseDirectory.release_directory={tmp}", "--log-level=WARN"],
-            cwd=course_root, env=env, capture_output=True, text=True, timeout=600,
+        run = nbgrader(
+            course_root,
+            ["generate_assignment", assignment, "--force", f"--CourseDirectory.root={course_root}",
+             f"--CourseDirectory.db_url={db_url}", f"--CourseDirectory.release_directory={tmp}",
+             "--log-level=WARN"],
+            timeout=600,
         )  # fmt: skip
-    if done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"nbgrader could not register {assignment!r}: {last[0]}")
+    if run.code != 0:
+        raise RuntimeError(f"nbgrader could not register {assignment!r}: {run.last_error()}")
 
 
 def record(gb, result, *, timestamp: str | None = None, reset_manual: bool = False) -> None:

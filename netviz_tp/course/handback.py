@@ -16,12 +16,12 @@ import html
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
+
+from .runner import nbgrader
 
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 MARK_SCHEME = ("### BEGIN MARK SCHEME", "### END MARK SCHEME")
@@ -153,12 +153,6 @@ def _run_nbgrader(course_root: Path, stage: Path, db_url: str, assignment: str) 
         'c.CourseDirectory.autograded_directory = "autograded"\n'
         'c.CourseDirectory.feedback_directory = "feedback"\n'
     )
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    done = subprocess.run(  # every staged student at once: one nbgrader start
-        [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force"],
-        cwd=stage, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    if done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"nbgrader generate_feedback {assignment} failed: {last[0]}")
+    run = nbgrader(stage, ["generate_feedback", assignment, "--force"], timeout=600)
+    if run.code != 0:  # every staged student at once: one nbgrader start
+        raise RuntimeError(f"nbgrader generate_feedback {assignment} failed: {run.last_error()}")

@@ -1,7 +1,7 @@
 """Per-submission results: ``OUT/results/<student>.json`` of a grading -> :class:`SubmissionResult`.
 
 Grading writes one JSON object per submission as soon as it is graded (the grades.csv row,
-:class:`netviz_tp.grades_csv.StudentResult`, with every graded cell's verdict); the class
+:class:`netviz_tp.course.grades_csv.StudentResult`, with every graded cell's verdict); the class
 report and the gradebook read them back through :func:`read`, which checks the fields it uses:
 
 - ``student``; ``score`` (points known so far), ``max_score`` (manual points included),
