@@ -1,10 +1,13 @@
-"""Command line: ``netviz-tp run | build | grade`` (argparse; errors exit non-zero in one line)."""
+"""Command line: ``netviz-tp run | build | grade | export | feedback | report`` (argparse; errors
+exit non-zero in one line)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from .cli_gradebook import add_commands
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -46,15 +49,15 @@ def _build(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from .grading import grade
 
-    results = grade(
-        args.assignment,
-        args.submissions,
-        args.out,
-        course=args.course,
-        cell_timeout=args.timeout,
-        wall_timeout=args.wall_timeout,
-        jobs=args.jobs,
-    )
+    options = dict(course=args.course, cell_timeout=args.timeout, wall_timeout=args.wall_timeout)
+    if args.scheduler:
+        from .fanout import grade_on_cluster
+
+        results = grade_on_cluster(
+            args.assignment, args.submissions, args.out, scheduler=args.scheduler, **options
+        )
+    else:
+        results = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, **options)
     failed = [r for r in results if r.error]
     for r in results:
         state = f"  ERROR: {r.error}" if r.error else ""
@@ -132,8 +135,21 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="students graded in parallel (default: 1)",
     )
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a Dask cluster: its scheduler (tcp://host:8786), or local:N for N local "
+        "worker processes (--jobs is then unused)",
+    )
     grade.set_defaults(func=_grade)
+    add_commands(sub, _course_option)
     return top
+
+
+def _course_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--course", default=".", metavar="DIR", help="nbgrader course directory (default: .)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

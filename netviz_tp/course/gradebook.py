@@ -80,3 +80,69 @@ def record(gb, result, *, timestamp: str | None = None, reset_manual: bool = Fal
             for comment in nb.comments:
                 comment.manual_comment = None
     gb.db.commit()
+
+
+def handed_in(submissions: Path, student: str, notebooks: list[str]) -> dict[str, Path]:
+    """The files a student handed in: ``STUDENT.ipynb`` or ``STUDENT/NOTEBOOK.ipynb``."""
+    flat = submissions / f"{student}.ipynb"
+    if len(notebooks) == 1 and flat.is_file():
+        return {notebooks[0]: flat}
+    return {nb: p for nb in notebooks if (p := submissions / student / f"{nb}.ipynb").is_file()}
+
+
+def publish(
+    course,
+    assignment: str,
+    out: Path,
+    submissions: Path,
+    *,
+    timestamps: dict[str, str] | None = None,
+    reset_manual: bool = False,
+) -> list:
+    """Put a grading's results into the course, in nbgrader's layout, for formgrader.
+
+    For each student graded in ``out`` (``out/results/STUDENT.json``): the notebooks as handed
+    in go to ``<submitted>/STUDENT/<assignment>/`` (with nbgrader's ``timestamp.txt`` when the
+    hand-in time is known: ``timestamps``, or ``submissions/STUDENT/timestamp.txt`` as
+    ``nbgrader collect`` leaves it), the graded notebooks (repaired, run, with the trusted
+    verdicts) to ``<autograded>/STUDENT/<assignment>/``, and the points to the gradebook
+    (:func:`record`). Idempotent: publishing again replaces autograded points only.
+
+    Args:
+        course: the :class:`~netviz_tp.course.config.Course`.
+        out: the grading's output folder (``results/``, ``autograded/STUDENT/*.ipynb``).
+        submissions: the folder that was graded.
+
+    Returns:
+        The :class:`~netviz_tp.course.results.SubmissionResult` of every student published.
+    """
+    import shutil
+
+    from .results import read_grading
+
+    out, submissions = Path(out), Path(submissions)
+    register_assignment(course.root, assignment, course.db_url)
+    found = read_grading(out, assignment)
+    notebooks = sorted(p.stem for p in course.source(assignment).glob("*.ipynb"))
+    with open_gradebook(course.db_url) as gb:
+        for result in found:
+            folders = {
+                kind: course.root / name / result.student / assignment
+                for kind, name in (("submitted", course.submitted_directory),
+                                   ("autograded", course.autograded_directory))
+            }  # fmt: skip
+            for folder in folders.values():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+            for nb, path in handed_in(submissions, result.student, notebooks).items():
+                shutil.copyfile(path, folders["submitted"] / f"{nb}.ipynb")
+            stamp_file = submissions / result.student / "timestamp.txt"
+            when = (timestamps or {}).get(result.student)
+            if when is None and stamp_file.is_file():
+                when = stamp_file.read_text().strip()
+            if when:
+                (folders["submitted"] / "timestamp.txt").write_text(when)
+            for graded in sorted((out / "autograded" / result.student).glob("*.ipynb")):
+                shutil.copyfile(graded, folders["autograded"] / graded.name)
+            record(gb, result, timestamp=when, reset_manual=reset_manual)
+    return found
