@@ -48,7 +48,8 @@ def test_grade_with_a_scheduler_goes_to_the_cluster(capsys, monkeypatch):
     calls = []
     monkeypatch.setattr(fanout, "grade_on_cluster", lambda *a, **k: calls.append((a, k)) or [])
     monkeypatch.setattr(grading, "grade", lambda *a, **k: 1 / 0)  # never the local path
-    code, _, _ = run(capsys, "grade", "toy", "subs", "--out", "o", "--scheduler", "local:2")
+    code, _, _ = run(capsys, "grade", "toy", "subs", "--out", "o", "--scheduler", "local:2",
+                     "--no-gradebook")  # fmt: skip
     assert code == 0
     options = {"scheduler": "local:2", "course": ".", "cell_timeout": 60, "wall_timeout": 600.0}
     assert calls == [(("toy", "subs", "o"), options)]

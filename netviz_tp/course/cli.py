@@ -58,6 +58,8 @@ def _grade(args: argparse.Namespace) -> int:
         )
     else:
         results = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, **options)
+    if not args.no_gradebook:
+        _publish(args)
     failed = [r for r in results if r.error]
     for r in results:
         state = f"  ERROR: {r.error}" if r.error else ""
@@ -72,6 +74,25 @@ def _grade(args: argparse.Namespace) -> int:
         )
         return 3
     return 0
+
+
+def _publish(args: argparse.Namespace) -> None:
+    """Put the grading into the course's gradebook (see :func:`.gradebook.publish`)."""
+    import csv
+
+    from .config import Course
+    from .gradebook import publish
+
+    stamps = None
+    if args.timestamps:
+        with open(args.timestamps, newline="") as handle:
+            rows = list(csv.reader(handle))
+        stamps = {row[0]: row[1] for row in rows[1:] if len(row) >= 2}
+    course = Course.load(args.course)
+    found = publish(course, args.assignment, Path(args.out), Path(args.submissions),
+                    timestamps=stamps, reset_manual=args.reset_manual)  # fmt: skip
+    print(f"gradebook: {len(found)} submission(s) in {course.db_url}; grade the written answers "
+          "in formgrader, then `netviz-tp export` and `netviz-tp feedback`")  # fmt: skip
 
 
 def _positive(kind):
@@ -140,6 +161,22 @@ def parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="grade on a Dask cluster: its scheduler (tcp://host:8786), or local:N for N local "
         "worker processes (--jobs is then unused)",
+    )
+    grade.add_argument(
+        "--reset-manual",
+        action="store_true",
+        help="forget the points and comments given by hand to the re-graded students",
+    )
+    grade.add_argument(
+        "--timestamps",
+        metavar="CSV",
+        help="hand-in times: a CSV of student,timestamp (ISO 8601, UTC) with a header row "
+        "(default: STUDENT/timestamp.txt beside the notebook, as nbgrader collect leaves it)",
+    )
+    grade.add_argument(
+        "--no-gradebook",
+        action="store_true",
+        help="only write OUT; leave the course's gradebook, submitted/ and autograded/ alone",
     )
     grade.set_defaults(func=_grade)
     add_commands(sub, _course_option)

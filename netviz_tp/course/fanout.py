@@ -104,8 +104,8 @@ def grade_remote(bundle: CourseBundle, student: str, notebooks: dict[str, bytes]
     Runs the per-student step of :func:`netviz_tp.course.grading.grade` (repair, autograde in
     its own process tree, feedback) on this worker's prepared copy of the course.
     """
-    from .grades_csv import cell_columns, failure_page, total_points
-    from .grading import _env, _grade_student
+    from .grades_csv import cell_columns, total_points
+    from .grading import _env, _graded_and_saved
 
     course, work, releases = _prepared(bundle, options["cell_timeout"])
     with tempfile.TemporaryDirectory(prefix="netviz-task-") as tmp:
@@ -121,9 +121,7 @@ def grade_remote(bundle: CourseBundle, student: str, notebooks: dict[str, bytes]
             course=course, releases=releases, env=_env(1), max_score=total_points(releases),
             student=student, files=files, **options,
         )  # fmt: skip
-        result = _grade_student(job)
-        if not result.feedback:
-            failure_page(result, out)
+        result = _graded_and_saved(job)
         written = {
             p.relative_to(out).as_posix(): p.read_bytes()
             for p in sorted(out.rglob("*"))

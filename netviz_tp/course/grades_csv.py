@@ -7,13 +7,17 @@ counted in ``pending_manual``) until graded by hand in the gradebook; an answer 
 stub scores 0 at once, as nbgrader does. ``score`` sums the points known so far;
 ``max_score`` includes the manual points. ``notes`` lists the repairs made to the submission.
 A student whose submission could not be graded gets score 0, the reason in ``error`` and a
-``not_graded.html`` page instead of nbgrader's feedback.
+``not_graded.html`` page instead of nbgrader's feedback. Each row is also kept, with every
+graded cell's verdict, as ``results/STUDENT.json`` (:meth:`StudentResult.save`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +37,18 @@ class StudentResult:
     notes: list[str] = field(default_factory=list)
     feedback: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each nbgrader step
+    verdicts: list[dict] = field(default_factory=list)  # per graded cell: course.results
+    sandbox: str = ""
+
+    def save(self, folder: Path) -> Path:
+        """Write ``folder/STUDENT.json`` atomically (read by :mod:`netviz_tp.course.results`)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {**dataclasses.asdict(self), "feedback": [str(p) for p in self.feedback]}
+        dest = folder / f"{self.student}.json"
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+        os.replace(tmp, dest)
+        return dest
 
 
 def cell_columns(releases: dict) -> list[tuple[str, str, str]]:

@@ -121,6 +121,12 @@ def _grade_student(job: dict) -> StudentResult:
         return mark_failed(result, columns, reason)
     result.max_score = 0.0
     read_grades(root, assignment, result, columns)
+    graded = root / private.autograded_directory / student / assignment
+    for notebook in sorted(graded.glob("*.ipynb")):  # for the course's formgrader
+        dest = out / "autograded" / student / notebook.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(notebook, dest)
+    result.verdicts = _verdicts(releases, graded, result)
     run = nbgrader(root, ["generate_feedback", *args], timeout=600, env=job["env"])
     result.seconds["generate_feedback"] = run.seconds
     (logs / f"{student}.log").write_text((logs / f"{student}.log").read_text() + run.log)
@@ -132,6 +138,49 @@ def _grade_student(job: dict) -> StudentResult:
         shutil.copyfile(page, dest)
         result.feedback.append(dest)
     shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def _diagnosis(outputs: list) -> str:
+    """The checks' verdict in a test cell's error output ("name: what looks wrong"), if any."""
+    for output in outputs:
+        if output.get("output_type") == "error":
+            text = str(output.get("evalue", "")).removeprefix("✘ ")
+            return text if output.get("ename") == "AssertionError" else f"{output['ename']}: {text}"
+    return ""
+
+
+def _verdicts(releases: dict, graded: Path, result: StudentResult) -> list[dict]:
+    """Each graded cell's verdict (the format of :mod:`netviz_tp.course.results`)."""
+    found = []
+    for nb, release in releases.items():
+        path = graded / f"{nb}.ipynb"
+        ran = nbformat.read(path, as_version=4).cells if path.is_file() else []
+        outputs = {
+            c.metadata.get("nbgrader", {}).get("grade_id"): c.get("outputs", []) for c in ran
+        }
+        for cell in release.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if not meta.get("grade"):
+                continue
+            gid, most = meta["grade_id"], float(meta.get("points", 0))
+            points = result.cells.get(f"{nb}:{gid}" if len(releases) > 1 else gid)
+            if meta.get("solution"):  # a written answer: the hand grader's, or the stub's 0
+                verdict, diagnosis = ("pending", "") if points is None else ("unanswered", "")
+            else:
+                verdict = "pass" if points == most else "fail"
+                diagnosis = "" if verdict == "pass" else _diagnosis(outputs.get(gid) or [])
+            found.append(dict(grade_id=gid, notebook=nb, max_points=most, points=points,
+                              verdict=verdict, diagnosis=diagnosis, lines=[]))  # fmt: skip
+    return found
+
+
+def _graded_and_saved(job: dict) -> StudentResult:
+    """One student: graded, then kept at once as ``OUT/results/STUDENT.json``."""
+    result = _grade_student(job)
+    if not result.feedback:
+        failure_page(result, job["out"])
+    result.save(job["out"] / "results")
     return result
 
 
@@ -150,7 +199,8 @@ def grade(
     Args:
         assignment: assignment folder name under the course's source directory.
         submissions: folder of ``STUDENT.ipynb`` (or ``STUDENT/NOTEBOOK.ipynb``) files.
-        out: output folder: ``grades.csv``, ``feedback/STUDENT/*.html``, ``logs/STUDENT.log``.
+        out: output folder: ``grades.csv``, ``results/STUDENT.json``, ``feedback/STUDENT/*.html``,
+            ``autograded/STUDENT/*.ipynb``, ``logs/STUDENT.log``.
         course: the nbgrader course directory (holds nbgrader_config.py). Default ".".
         cell_timeout: seconds per cell before it is interrupted and scored as failed (60).
         wall_timeout: seconds per submission before its grading is abandoned (600).
@@ -179,9 +229,6 @@ def grade(
         )  # fmt: skip
         jobs_list = [dict(shared, student=s, files=f) for s, f in students.items()]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_grade_student, jobs_list))
-    for result in results:
-        if not result.feedback:
-            failure_page(result, out)
+            results = list(pool.map(_graded_and_saved, jobs_list))
     write_csv(results, [c for c, _, _ in columns], out / "grades.csv")
     return results
