@@ -8,16 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course_helpers import run_cli as run
 
 from netviz_tp.course import cli
 
 TOY = Path(__file__).parent / "fixtures" / "grading"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_line_error(err: str) -> str:

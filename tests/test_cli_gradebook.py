@@ -5,15 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from netviz_tp.course import cli
-
-TOY = Path(__file__).parent / "fixtures" / "grading"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from course_helpers import TOY, run_cli
 
 
 def _course(tmp_path: Path) -> Path:
@@ -23,21 +15,21 @@ def _course(tmp_path: Path) -> Path:
 
 
 def test_export_before_any_grading_says_to_grade_first(capsys, tmp_path):
-    code, _, err = run(capsys, "export", "--course", str(_course(tmp_path)), "--out", "o")
+    code, _, err = run_cli(capsys, "export", "--course", str(_course(tmp_path)), "--out", "o")
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert f"no gradebook at {tmp_path / 'gradebook.db'}: run `netviz-tp grade` first" in err
     assert not (tmp_path / "gradebook.db").exists()
 
 
 def test_feedback_before_any_grading_says_to_grade_first(capsys, tmp_path):
-    code, _, err = run(capsys, "feedback", "toy", "--course", str(_course(tmp_path)), "--out",
+    code, _, err = run_cli(capsys, "feedback", "toy", "--course", str(_course(tmp_path)), "--out",
                        str(tmp_path / "fb"))  # fmt: skip
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "no autograded submission of 'toy'" in err and "run `netviz-tp grade` first" in err
 
 
 def test_report_of_a_folder_without_results(capsys, tmp_path):
-    code, _, err = run(capsys, "report", str(tmp_path), "--out", str(tmp_path / "r"))
+    code, _, err = run_cli(capsys, "report", str(tmp_path), "--out", str(tmp_path / "r"))
     assert code == 1
     assert f"no results in {tmp_path / 'results'}: grade the assignment first" in err
 
@@ -48,7 +40,7 @@ def test_grade_with_a_scheduler_goes_to_the_cluster(capsys, monkeypatch):
     calls = []
     monkeypatch.setattr(fanout, "grade_on_cluster", lambda *a, **k: calls.append((a, k)) or [])
     monkeypatch.setattr(grading, "grade", lambda *a, **k: 1 / 0)  # never the local path
-    code, _, _ = run(capsys, "grade", "toy", "subs", "--out", "o", "--scheduler", "local:2",
+    code, _, _ = run_cli(capsys, "grade", "toy", "subs", "--out", "o", "--scheduler", "local:2",
                      "--no-gradebook")  # fmt: skip
     assert code == 0
     options = {"scheduler": "local:2", "course": ".", "cell_timeout": 60, "wall_timeout": 600.0}

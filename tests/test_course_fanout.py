@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 from pathlib import Path
 
 import nbformat
 import pytest
+from course_helpers import TOY, toy_solution, with_answer
 
 from netviz_tp.course.fanout import CourseBundle, grade_on_cluster
-from netviz_tp.course.grading import grade, release_notebooks
-from netviz_tp.course.submissions import fill_answers
+from netviz_tp.course.grading import grade
 
 pytestmark = pytest.mark.notebooks
-
-TOY = Path(__file__).parent / "fixtures" / "grading"
 
 
 def _class(folder: Path) -> None:
     """The toy course's solution, a call of the forbidden reference, a broken file."""
-    release = release_notebooks("toy", course=TOY)["toy"]
-    solution = fill_answers(release, nbformat.read(TOY / "source" / "toy" / "toy.ipynb", 4))
-    cheat = copy.deepcopy(solution)
-    for cell in cheat.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "norm2":
-            cell.source = "def norm2(x, y):\n    return math.hypot(x, y)"
+    _, solution = toy_solution()
+    cheat = with_answer(solution, "norm2", "def norm2(x, y):\n    return math.hypot(x, y)")
     folder.mkdir()
     for student, nb in {"solution": solution, "cheat": cheat}.items():
         nbformat.write(nb, folder / f"{student}.ipynb")

@@ -10,29 +10,16 @@ from __future__ import annotations
 import copy
 import csv
 import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
+from course_helpers import TOY, run_cli, toy_solution, with_answer
 
-from netviz_tp.course import cli
-from netviz_tp.course.grading import release_notebooks
 from netviz_tp.course.handback import visible_text
 from netviz_tp.course.runner import nbgrader
-from netviz_tp.course.submissions import fill_answers
 
 pytestmark = pytest.mark.notebooks
-
-TOY = Path(__file__).parent / "fixtures" / "grading"
 NEGATIVE = "square: wrong for negative numbers: did you return abs(x) * x?"
-
-
-def _set(nb, grade_id: str, source: str):
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = source
-    return nb
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +39,12 @@ def flow(tmp_path_factory):
         "assert square(-4) == 16", f"assert square(-4) == 16, '✘ {NEGATIVE}'"
     )
     nbformat.write(nb, source_nb)
-    release = release_notebooks("toy", course=root)["toy"]
-    solution = fill_answers(release, nbformat.read(source_nb, 4))
+    _, solution = toy_solution(root)
     colab = copy.deepcopy(solution)
     for cell in colab.cells:
         cell.metadata = {}
-    abs_square = _set(solution, "square", "def square(x):\n    return abs(x) * x")
-    cheat = _set(solution, "norm2", "def norm2(x, y):\n    return math.hypot(x, y)")
+    abs_square = with_answer(solution, "square", "def square(x):\n    return abs(x) * x")
+    cheat = with_answer(solution, "norm2", "def norm2(x, y):\n    return math.hypot(x, y)")
     subs = root / "handed_in"
     subs.mkdir()
     cls = {"alice": solution, "bob": abs_square, "carol": abs_square, "dave": colab,
@@ -73,18 +59,13 @@ def flow(tmp_path_factory):
     return root, subs
 
 
-def _cli(capsys, *argv) -> tuple[int, str]:
-    code = cli.main([str(a) for a in argv])
-    return code, capsys.readouterr().out
-
-
 def test_grade_hand_grade_export_feedback_report(flow, capsys, tmp_path):
     from nbgrader.api import Gradebook
 
     root, subs = flow
     graded = root / "graded" / "toy"
     times = root / "times.csv"
-    code, out = _cli(capsys, "grade", "toy", subs, "--out", graded, "--course", root,
+    code, out, _ = run_cli(capsys, "grade", "toy", subs, "--out", graded, "--course", root,
                      "--jobs", "2", "--timeout", "20", "--timestamps", times)  # fmt: skip
     assert code == 3 and "zoe: 0 / 6" in out  # the file that is no notebook: graded 0, said so
     assert "gradebook: 6 submission(s)" in out
@@ -98,7 +79,7 @@ def test_grade_hand_grade_export_feedback_report(flow, capsys, tmp_path):
         gb.find_comment("explain", "toy", "toy", "alice").manual_comment = "Well argued."
         gb.db.commit()
 
-    assert _cli(capsys, "export", "--course", root, "--out", tmp_path / "export")[0] == 0
+    assert run_cli(capsys, "export", "--course", root, "--out", tmp_path / "export")[0] == 0
     with open(tmp_path / "export" / "final_grades.csv", newline="") as handle:
         final = {row["student"]: row for row in csv.DictReader(handle)}
     alice, bob, dave = final["alice"], final["bob"], final["dave"]
@@ -112,7 +93,9 @@ def test_grade_hand_grade_export_feedback_report(flow, capsys, tmp_path):
     assert float(dave["seconds_late"]) == 33 * 3600  # 9 h on 2 October, due at midnight on 1st
     assert final["zoe"]["score"] == "0.0"
 
-    code, _ = _cli(capsys, "feedback", "toy", "--course", root, "--out", tmp_path / "handback")
+    code, _, _ = run_cli(
+        capsys, "feedback", "toy", "--course", root, "--out", tmp_path / "handback"
+    )
     assert code == 0
     alice_page = visible_text((tmp_path / "handback" / "alice" / "toy" / "toy.html").read_text())
     bob_page = visible_text((tmp_path / "handback" / "bob" / "toy" / "toy.html").read_text())
@@ -121,7 +104,7 @@ def test_grade_hand_grade_export_feedback_report(flow, capsys, tmp_path):
     for page in (alice_page, bob_page):
         assert "assert square(-4) == 16" not in page and "math.hypot = None" not in page
 
-    code, out = _cli(capsys, "report", graded, "--out", tmp_path / "report")
+    code, out, _ = run_cli(capsys, "report", graded, "--out", tmp_path / "report")
     assert code == 0
     page = visible_text((tmp_path / "report" / "toy.html").read_text())
     assert f"test_square{NEGATIVE}2bob, carol" in page.replace("\n", "")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
+from course_helpers import TOY, toy_solution, with_answer
 
-from netviz_tp.course.grading import release_notebooks
 from netviz_tp.course.handback import (
     PLACEHOLDER,
     generate_feedback,
@@ -18,11 +17,8 @@ from netviz_tp.course.handback import (
     visible_text,
 )
 from netviz_tp.course.runner import nbgrader, nbgrader_env
-from netviz_tp.course.submissions import fill_answers
 
 pytestmark = pytest.mark.notebooks
-
-TOY = Path(__file__).parent / "fixtures" / "grading"
 HIDDEN_LINE = "assert square(-4) == 16"  # from the toy's hidden test of square()
 
 
@@ -42,12 +38,8 @@ def course(tmp_path_factory):
     shutil.copy(TOY / "nbgrader_config.py", root)
     shutil.copytree(TOY / "source", root / "source")
     _nbgrader(root, "generate_assignment", "toy", "--force")
-    release = release_notebooks("toy", course=TOY)["toy"]
-    solution = fill_answers(release, nbformat.read(TOY / "source" / "toy" / "toy.ipynb", 4))
-    wrong = copy.deepcopy(solution)
-    for cell in wrong.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "square":
-            cell.source = "def square(x):\n    return abs(x) * x"
+    _, solution = toy_solution()
+    wrong = with_answer(solution, "square", "def square(x):\n    return abs(x) * x")
     for student, nb in (("alice", solution), ("bob", wrong)):
         folder = root / "submitted" / student / "toy"
         folder.mkdir(parents=True)
