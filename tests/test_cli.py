@@ -8,16 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course_helpers import run_cli as run
 
 from netviz_tp.course import cli
 
 TOY = Path(__file__).parent / "fixtures" / "grading"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_line_error(err: str) -> str:
@@ -121,9 +116,14 @@ def test_grade_reports_each_student_and_exits_3_when_some_were_not_graded(capsys
             StudentResult("bob", 0, 6, error="timed out after 600 s (whole submission)"),
         ]
 
+    from netviz_tp.course import gradebook
+
+    published = []
+    monkeypatch.setattr(gradebook, "publish", lambda *a, **k: published.append(a[1:]) or [])
     monkeypatch.setattr(grading, "grade", fake_grade)
     code, out, err = run(capsys, "grade", "toy", "subs", "--out", "o", "--timeout", "5",
                          "--jobs", "2")  # fmt: skip
+    assert published == [("toy", Path("o"), Path("subs"))]  # into the course's gradebook
     assert code == 3
     assert "alice: 5 / 6 (+1 to grade by hand)" in out
     assert "bob: 0 / 6  ERROR: timed out" in out

@@ -14,4 +14,9 @@ resuming, every file a row), :mod:`.pipeline` (``grade_one``: one submission), :
 :mod:`.probe` (run inside the sandbox), :mod:`.transport` (values across the sandbox wall, no
 pickle), :mod:`.referee` (trusted verdicts), :mod:`.intake` (the submissions folder),
 :mod:`.verdicts` (results and feedback).
+
+After grading: :mod:`.gradebook` (the course's nbgrader gradebook, filled by grading),
+:mod:`.export` (final grades), :mod:`.handback` (feedback after manual grading, no secrets),
+:mod:`.results` (the per-submission results files), :mod:`.class_report` (what the class got
+wrong), :mod:`.fanout` (grading on a Dask cluster).
 """

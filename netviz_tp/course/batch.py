@@ -160,7 +160,22 @@ def grade(
 
 
 def _batch(ctx: Context, entries: dict, out: Path, regrade: bool, jobs: int) -> list:
-    names = [c for c, _, _ in ctx.columns]
+    def graded(entry) -> StudentResult:
+        return grade_one(entry.student, entry.files, ctx, out)
+
+    try:
+        return run_batch(entries, out, graded, columns=ctx.columns, max_score=ctx.max_score,
+                         label=ctx.sandbox.label, regrade=regrade, jobs=jobs)  # fmt: skip
+    finally:
+        shutil.rmtree(ctx.work / "students", ignore_errors=True)
+
+
+def run_batch(
+    entries: dict, out: Path, graded, *, columns, max_score, label, regrade, jobs
+) -> list[StudentResult]:
+    """Steps 3 and 4 for any per-submission grader ``graded(Entry) -> StudentResult`` (here, or
+    a task on a Dask cluster: :mod:`.fanout`): resume, flagged rows, each result saved at once."""
+    names = [c for c, _, _ in columns]
     results: dict[str, StudentResult] = {}
     for student in entries:
         saved = out / "results" / f"{student}.json"
@@ -172,22 +187,17 @@ def _batch(ctx: Context, entries: dict, out: Path, regrade: bool, jobs: int) -> 
 
     def one(entry) -> StudentResult:
         if entry.flag:
-            result = mark_failed(
-                StudentResult(entry.student, max_score=ctx.max_score, sandbox=ctx.sandbox.label),
-                ctx.columns,
-                entry.flag,
-            )
+            base = StudentResult(entry.student, max_score=max_score, sandbox=label)
+            result = mark_failed(base, columns, entry.flag)
         else:
             try:
-                result = grade_one(entry.student, entry.files, ctx, out)
+                result = graded(entry)
             except RefereeError:
                 raise
             except Exception as exc:  # this submission only: recorded, the batch goes on
                 reason = f"could not be graded: {type(exc).__name__}: {exc}"
-                base = StudentResult(
-                    entry.student, max_score=ctx.max_score, sandbox=ctx.sandbox.label
-                )
-                result = mark_failed(base, ctx.columns, reason)
+                base = StudentResult(entry.student, max_score=max_score, sandbox=label)
+                result = mark_failed(base, columns, reason)
         result.notes = entry.notes + result.notes
         if not result.feedback:
             failure_page(result, out)
@@ -202,12 +212,11 @@ def _batch(ctx: Context, entries: dict, out: Path, regrade: bool, jobs: int) -> 
         write_csv([results[s] for s in sorted(results)], names, out / "grades.csv")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(one, todo))
-    graded = [results[s] for s, e in entries.items() if not e.flag and s in results]
-    errors = {r.error for r in graded}
-    if len(graded) >= 2 and len(errors) == 1 and "" not in errors:
+    graded_rows = [results[s] for s, e in entries.items() if not e.flag and s in results]
+    errors = {r.error for r in graded_rows}
+    if len(graded_rows) >= 2 and len(errors) == 1 and "" not in errors:
         raise EnvironmentProblem(
             f"every submission failed the same way: {errors.pop()} (an environment problem, "
             f"not the students'; see {out / 'grades.csv'})"
         )
-    shutil.rmtree(ctx.work / "students", ignore_errors=True)
     return [results[s] for s in sorted(results)]

@@ -1,10 +1,13 @@
-"""Command line: ``netviz-tp run | build | grade`` (argparse; errors exit non-zero in one line)."""
+"""Command line: ``netviz-tp run | build | grade | export | feedback | report`` (argparse; errors
+exit non-zero in one line)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from .cli_gradebook import add_commands
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -46,17 +49,18 @@ def _build(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from .grading import grade
 
-    results = grade(
-        args.assignment,
-        args.submissions,
-        args.out,
-        course=args.course,
-        cell_timeout=args.timeout,
-        wall_timeout=args.wall_timeout,
-        jobs=args.jobs,
-        sandbox_kind=args.sandbox,
-        regrade=args.regrade,
-    )
+    options = dict(course=args.course, cell_timeout=args.timeout, wall_timeout=args.wall_timeout,
+                   sandbox_kind=args.sandbox, regrade=args.regrade)  # fmt: skip
+    if args.scheduler:
+        from .fanout import grade_on_cluster
+
+        results = grade_on_cluster(
+            args.assignment, args.submissions, args.out, scheduler=args.scheduler, **options
+        )
+    else:
+        results = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, **options)
+    if not args.no_gradebook:
+        _publish(args)
     failed = [r for r in results if r.error]
     for r in results:
         state = f"  ERROR: {r.error}" if r.error else ""
@@ -71,6 +75,25 @@ def _grade(args: argparse.Namespace) -> int:
         )
         return 3
     return 0
+
+
+def _publish(args: argparse.Namespace) -> None:
+    """Put the grading into the course's gradebook (see :func:`.gradebook.publish`)."""
+    import csv
+
+    from .config import Course
+    from .gradebook import publish
+
+    stamps = None
+    if args.timestamps:
+        with open(args.timestamps, newline="") as handle:
+            rows = list(csv.reader(handle))
+        stamps = {row[0]: row[1] for row in rows[1:] if len(row) >= 2}
+    course = Course.load(args.course)
+    found = publish(course, args.assignment, Path(args.out), Path(args.submissions),
+                    timestamps=stamps, reset_manual=args.reset_manual)  # fmt: skip
+    print(f"gradebook: {len(found)} submission(s) in {course.db_url}; grade the written answers "
+          "in formgrader, then `netviz-tp export` and `netviz-tp feedback`")  # fmt: skip
 
 
 def _positive(kind):
@@ -146,8 +169,37 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade again the students already graded in OUT_DIR (default: resume)",
     )
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a Dask cluster: its scheduler (tcp://host:8786), or local:N for N local "
+        "worker processes (--jobs is then unused)",
+    )
+    grade.add_argument(
+        "--reset-manual",
+        action="store_true",
+        help="forget the points and comments given by hand to the re-graded students",
+    )
+    grade.add_argument(
+        "--timestamps",
+        metavar="CSV",
+        help="hand-in times: a CSV of student,timestamp (ISO 8601, UTC) with a header row "
+        "(default: STUDENT/timestamp.txt beside the notebook, as nbgrader collect leaves it)",
+    )
+    grade.add_argument(
+        "--no-gradebook",
+        action="store_true",
+        help="only write OUT; leave the course's gradebook, submitted/ and autograded/ alone",
+    )
     grade.set_defaults(func=_grade)
+    add_commands(sub, _course_option)
     return top
+
+
+def _course_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--course", default=".", metavar="DIR", help="nbgrader course directory (default: .)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

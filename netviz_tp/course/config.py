@@ -1,5 +1,6 @@
 """The course directory: ``Course.load(root)`` reads ``nbgrader_config.py``; the only place that
-knows the course's folder names (sources, release, submissions, feedback).
+knows the course's folder names (sources, release, submissions, autograded, feedback) and
+where its gradebook is.
 
 Release (:mod:`.release`) and grading (:mod:`.grading`) both take their folders from a
 :class:`Course`; grading works in private copies of the course, each a :class:`Course` too.
@@ -28,7 +29,9 @@ class Course:
     source_directory: str = "source"
     release_directory: str = "release"
     submitted_directory: str = "submitted"
+    autograded_directory: str = "autograded"
     feedback_directory: str = "feedback"
+    db_url: str = ""  # the gradebook; "" = nbgrader's default, ROOT/gradebook.db
 
     @classmethod
     def load(cls, root: str | os.PathLike) -> Course:
@@ -44,6 +47,7 @@ class Course:
             for field in dataclasses.fields(cls)
             if field.name != "root"
         }
+        names["db_url"] = names["db_url"] or f"sqlite:///{root / 'gradebook.db'}"
         return cls(root, **names)
 
     def moved(self, root: Path) -> Course:
@@ -55,6 +59,7 @@ class Course:
         return "".join(
             f"c.CourseDirectory.{field.name} = {str(getattr(self, field.name))!r}\n"
             for field in dataclasses.fields(self)
+            if field.name != "db_url"  # a working copy has its own gradebook
         )
 
     def assignments(self) -> list[str]:

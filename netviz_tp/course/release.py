@@ -3,11 +3,13 @@
 when all is well). Folder names come from the :class:`~netviz_tp.course.config.Course`.
 
 The sources are py:percent scripts ``<source>/<assignment>/<name>.py`` (nbgrader metadata in
-their cell headers), paired by jupytext with ``<name>.ipynb``. The build writes each paired
-``.ipynb`` from its script, runs nbgrader's ``generate_assignment`` (no gradebook: ``--no-db``)
-into ``<release>/<assignment>/``, gives every cell a stable id (its nbgrader ``grade_id``, else
-its position) and pairs each released notebook with a py:percent script. ``nbgrader_config.py``
-ignores ``*.py`` so the solution script is never copied into the release.
+their cell headers), paired by jupytext with ``<name>.ipynb``. The build stamps the kit's
+version into every setup cell's install line (``KIT = "netviz-tp @ git+REPO_URL@vX.Y.Z"``, see
+:mod:`.setup`), so that a released notebook installs the kit it was released with; writes each
+paired ``.ipynb`` from its script, runs nbgrader's ``generate_assignment`` (no gradebook:
+``--no-db``) into ``<release>/<assignment>/``, gives every cell a stable id (its nbgrader
+``grade_id``, else its position) and pairs each released notebook with a py:percent script.
+``nbgrader_config.py`` ignores ``*.py`` so the solution script is never copied into the release.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ LEAK_MARKERS = (
     "BEGIN MARK SCHEME",
     "Rubric (instructor only)",
 )
+_INSTALL_LINE = re.compile(r'^(?P<indent>[ \t]*)KIT = "(?P<spec>[^"\n]*)"[ \t]*$', re.MULTILINE)
 _REGION = re.compile(
     r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END (SOLUTION|HIDDEN TESTS)", re.DOTALL
 )
@@ -43,18 +46,33 @@ def scripts(course: Course) -> dict[str, list[Path]]:
     return {name: paths for name, paths in found.items() if paths}
 
 
+def pinned_specs(text: str) -> list[str]:
+    """The pip requirements of the setup cells' install lines (``KIT = "..."``) in ``text``."""
+    return [m["spec"] for m in _INSTALL_LINE.finditer(text)]
+
+
+def stamp(text: str) -> str:
+    """``text`` with every install line pinned to this kit (:data:`.setup.PIP_SPEC`)."""
+    return _INSTALL_LINE.sub(lambda m: f'{m["indent"]}KIT = "{setup.PIP_SPEC}"', text)
+
+
 def build(course: Course) -> None:
-    """Write the sources' ``.ipynb`` from their scripts, then regenerate the whole release."""
+    """Stamp the kit's version into the sources' install lines, write their ``.ipynb`` from
+    the scripts, then regenerate the whole release."""
     for paths in scripts(course).values():
         for script in paths:
+            text = script.read_text("utf-8")
+            if stamp(text) != text:
+                script.write_text(stamp(text), "utf-8")
             _write_ipynb(jupytext.read(script), script.with_suffix(".ipynb"))
     _generate(course, course.root / course.release_directory)
 
 
 def check_in_sync(course: Course) -> list[str]:
     """Problems found: a source ``.ipynb`` out of step with its script or holding outputs, a
-    setup cell or badge not generated from :data:`netviz_tp.course.setup.REPO_URL`, a release
-    that differs from a fresh build, or solution / hidden-test text in the release."""
+    setup cell or badge not generated from :data:`netviz_tp.course.setup.REPO_URL`, an install
+    line pinned to another version than this kit's (:data:`netviz_tp.course.setup.PIP_SPEC`),
+    a release that differs from a fresh build, or solution / hidden-test text in the release."""
     problems: list[str] = []
     for assignment, paths in scripts(course).items():
         for script in paths:
@@ -129,11 +147,17 @@ def _check_source(course: Course, assignment: str, script: Path) -> list[str]:
     if any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
         problems.append(f"{rel.with_suffix('.ipynb')} stores outputs; clear them")
     text = script.read_text("utf-8")
+    stale = sorted({spec for spec in pinned_specs(text) if spec != setup.PIP_SPEC})
+    problems += [
+        f"{rel}: the install line pins {spec!r}, this kit is {setup.PIP_SPEC!r}; "
+        "run `netviz-tp build`"
+        for spec in stale
+    ]
     release_path = f"{course.release_directory}/{assignment}/{script.with_suffix('.ipynb').name}"
     badge = setup.badge(release_path)
     if badge not in text:
         problems.append(f"{rel}: the Open-in-Colab badge must be `{badge}`")
-    if setup.bootstrap_code() not in text:
+    if not stale and setup.bootstrap_code() not in text:
         problems.append(
             f"{rel}: the setup cell must start with netviz_tp.course.setup.bootstrap_code()"
         )

@@ -4,8 +4,9 @@ Every notebook's setup cell runs ``from netviz_tp.course.setup import setup``: t
 imports only the standard library (and torch when :func:`setup` runs), never the
 instructor's ``[course]`` dependencies. The repository URL lives here and only here
 (:data:`REPO_URL`): the Open-in-Colab badges and the install line of every setup cell are
-generated from it (:func:`badge`, :func:`bootstrap_code`), and
-``netviz_tp.course.release.check_in_sync`` checks that they match. On Colab
+generated from it (:func:`badge`, :func:`bootstrap_code`; the install line pins the kit's
+version, :data:`RELEASE_TAG`), and ``netviz_tp.course.release`` stamps them into the sources
+and checks that they match. On Colab
 (:func:`netviz_tp.settings.in_colab`) the setup cell pip-installs the kit from the
 repository; elsewhere nothing is installed. The budget sizes every knob of a notebook's
 ``parameters`` cell: ``NETVIZ_TP_FAST=1`` (CI, grading) gives tiny values, a machine without
@@ -18,14 +19,18 @@ import os
 import random
 from dataclasses import asdict, dataclass
 
-from .. import settings
+from .. import __version__, settings
 from ..settings import in_colab
 
 REPO_URL = "https://github.com/netviz-tp/netviz-tp"
-"""The kit's public repository: badges and the Colab install line are generated from it."""
+"""The kit's public repository: badges and the Colab install line are generated from it.
+An instructor who forks the kit changes this line only, then runs ``netviz-tp build``."""
 
-BRANCH = "main"
-PIP_SPEC = f"netviz-tp @ git+{REPO_URL}@{BRANCH}"
+BRANCH = "main"  # what the badges open: the current release notebooks
+RELEASE_TAG = f"v{__version__}"
+"""The git tag of this version: released notebooks install the kit at this tag, so that a
+notebook handed out in September keeps running the September kit whatever main becomes."""
+PIP_SPEC = f"netviz-tp @ git+{REPO_URL}@{RELEASE_TAG}"
 COLAB_BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
@@ -133,8 +138,6 @@ def setup(*, seed: int = 0, fast: bool | None = None, gpu: bool | None = None) -
                 "⚠ No GPU: iteration counts are reduced. For the course's values choose "
                 "Runtime > Change runtime type > T4 GPU, then run the notebook again."
             )
-    from .. import __version__
-
     print(
         f"netviz-tp {__version__} | device: {chosen.device} | budget: {chosen.mode} "
         f"({_MODE_NOTE[chosen.mode]}) | cache: {cache}"
