@@ -50,7 +50,7 @@ import sys
 if "google.colab" in sys.modules:  # on Colab only: install the kit (once per session)
     import subprocess
 
-    KIT = "netviz-tp @ git+https://github.com/netviz-tp/netviz-tp@main"
+    KIT = "netviz-tp @ git+https://github.com/netviz-tp/netviz-tp@v0.1.0"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 from netviz_tp.course.setup import setup
 
