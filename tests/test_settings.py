@@ -58,8 +58,25 @@ def test_the_main_job_reads_the_same_flag(monkeypatch, tmp_path, value, max_iter
         "_class_vis_section",
         lambda *a, steps: seen.update(steps=steps) or report.Section("c"),
     )
+    monkeypatch.setattr(
+        report,
+        "_inside_section",
+        lambda *a, n_random: seen.update(n_random=n_random) or report.Section("i"),
+    )
+    monkeypatch.setattr(
+        report,
+        "_mnist_section",
+        lambda out, *, epochs, n: seen.update(mnist=(epochs, n)) or report.Section("m"),
+    )
     report.main(tmp_path, "tiny_cnn")
-    assert seen == {"max_iter": max_iter, "steps": vis_steps}
+    fast = value == "yes"
+    mnist = (1, 100) if fast else (report.mnist.RECIPE["epochs"], None)
+    assert seen == {
+        "max_iter": max_iter,
+        "steps": vis_steps,
+        "n_random": 2 if fast else 8,
+        "mnist": mnist,
+    }
 
 
 def test_assets_dir(monkeypatch, tmp_path):
