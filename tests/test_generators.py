@@ -238,7 +238,7 @@ def test_conditional_generator_reaches_two_classes_on_squeezenet_and_fools_it(
 ):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        settings = replace(CONDITIONAL_PRESETS["mnist"], steps=40, batch=2)
+        settings = replace(CONDITIONAL_PRESETS["mnist"], steps=80, batch=2)  # p > 0.9 each
         run = train_conditional(squeezenet, ["tarantula", "goldfish"], settings, progress=False)
     images = run.generator.images(size=224)
     with torch.no_grad():
