@@ -14,7 +14,7 @@ one layer's channels, cross-entropy with the channel index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -168,6 +168,19 @@ class ConditionalGenerator(nn.Module):
             for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
         )
         self.head = nn.Conv2d(widths[-1] + e, channels, 3, padding=1)
+
+    def recipe(self) -> dict:
+        """The constructor's arguments as JSON (what grading sends into its sandbox)."""
+        settings = asdict(self.settings)
+        return {"units": self.units.tolist(), "settings": settings, "channels": self.channels,
+                "layer": self.layer}  # fmt: skip
+
+    @classmethod
+    def from_recipe(cls, recipe: dict) -> ConditionalGenerator:
+        """A generator with the architecture of :meth:`recipe` (untrained weights)."""
+        settings = dict(recipe["settings"], widths=tuple(recipe["settings"]["widths"]))
+        return cls(recipe["units"], ConditionalSettings(**settings), channels=recipe["channels"],
+                   layer=recipe["layer"])  # fmt: skip
 
     @property
     def side(self) -> int:

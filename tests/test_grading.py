@@ -434,6 +434,10 @@ PRACTICALS = {
                               "from netviz_tp import cam\n\n\n"
                               "def grad_cam(model, x, target, layer):\n"
                               "    return cam.grad_cam(model, x, target, layer=layer)\n"),
+    "05_generators": ("generators", "ex2_curve", "ex2_test",
+                      "from netviz_tp.attacks import fooling_and_hit_rates\n\n\n"
+                      "def fooling_curve(model, x, V, target, e):\n"
+                      "    return fooling_and_hit_rates(model, x, V / 255, e, target)\n"),
 }  # fmt: skip
 MISTAKES = {  # a typical mistake: 0 for that exercise, and its diagnosis in the feedback
     "04_inside_the_network": ("ex1_grad_cam", "ex1_test", "apply a ReLU",
@@ -447,6 +451,14 @@ MISTAKES = {  # a typical mistake: 0 for that exercise, and its diagnosis in the
                               "    cam = (alpha[:, :, None, None] * maps).sum(dim=1)\n"
                               "    return F.interpolate(cam[:, None], size=x.shape[-2:],\n"
                               "                         mode='bilinear')[:, 0]\n"),
+    "05_generators": ("ex2_curve", "ex2_test", "clamp the perturbed images",
+                      "import torch\n\n\n"
+                      "def fooling_curve(model, x, V, target, e):\n"
+                      "    with torch.no_grad():\n"
+                      "        clean = model(x).argmax(1)\n"
+                      "        preds = [model(x + c * V / 255).argmax(1) for c in e]\n"
+                      "    return ([(p != clean).float().mean().item() for p in preds],\n"
+                      "            [(p == target).float().mean().item() for p in preds])\n"),
 }  # fmt: skip
 
 

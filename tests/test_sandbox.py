@@ -284,3 +284,55 @@ def test_transport_round_trip_and_refusals(tmp_path):
     (tmp_path / "sub").symlink_to(ROOT)
     with pytest.raises(TransportError, match="outside"):
         read_bounded(tmp_path / "sub" / "README.md", tmp_path)
+
+
+def _train_step(generator, model, optimizer, index):
+    """A student's update in the sandbox: stale gradients kept (no zero_grad), one Adam step."""
+    model(generator(index)).sum().backward()
+    optimizer.step()
+
+
+def test_a_training_step_crosses_the_wall_with_its_side_effects(tmp_path):
+    """A generator, its optimizer (with stale gradients and Adam's state) and a classifier
+    cross into the sandbox; the step made there comes back into the grader's objects."""
+    from netviz_tp.course.transport import after_call, apply_after, snapshot
+    from netviz_tp.generators import ConditionalGenerator, ConditionalSettings
+
+    def problem():
+        torch.manual_seed(0)
+        settings = ConditionalSettings(embed_dim=4, base=4, widths=(8, 4), steps=3)
+        g = ConditionalGenerator([2, 5], settings)
+        opt = torch.optim.Adam(g.parameters(), lr=0.01, betas=(0.5, 0.9))
+        g(torch.tensor([0, 1])).sum().backward()
+        opt.step()  # Adam has a state, the gradients are stale
+        return g, tiny_cnn(seed=1), opt, torch.tensor([1, 0])
+
+    home = problem()
+    _train_step(*home)
+    mine = problem()
+    enc = Encoder()
+    enc.save(tmp_path / "call", enc.encode(list(mine)))
+    there = decode(*load(tmp_path / "call", tmp_path), {})  # a fresh rebuild, as in the sandbox
+    assert type(there[0]) is ConditionalGenerator and there[2].param_groups[0]["betas"] == (
+        0.5,
+        0.9,
+    )
+    before = snapshot(there, {})
+    _train_step(*there)
+    enc = Encoder()
+    enc.save(tmp_path / "after", enc.encode(after_call(there, {}, before)))
+    after = decode(*load(tmp_path / "after", tmp_path), build=False)
+    assert sorted(after) == ["0", "2"]  # the classifier and the index did not change
+    apply_after(list(mine), {}, after)
+    for p, q in zip(mine[0].parameters(), home[0].parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6) and torch.allclose(p.grad, q.grad, atol=1e-6)
+    assert mine[2].state_dict()["state"][0]["step"] == 2
+    with pytest.raises(TransportError, match="does not fit"):
+        apply_after(
+            list(mine), {}, {"0": {"weights": {"stem.weight": torch.zeros(1)}, "grads": {}}}
+        )
+    with pytest.raises(TransportError, match="no argument"):
+        apply_after(list(mine), {}, {"7": {"tensor": torch.zeros(1)}})
+    with pytest.raises(TransportError, match="not those of a module"):
+        Encoder().encode([mine[2]])
+    assert isinstance(decode(Encoder().encode(mine[0]), enc.tensors, build=False), Opaque)

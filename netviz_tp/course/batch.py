@@ -54,18 +54,19 @@ def _context(course, assignment, work: Path, box, cell_timeout, wall_timeout, jo
     secret = secrets.randbelow(10**6) * 100 + 100
     referees: dict[str, Referee] = {}
     eval_packages: dict[str, Path] = {}
+    threads = max(1, (os.cpu_count() or 1) // jobs)
     try:
         for nb in releases:
             folder = work / "referee" / nb
             folder.mkdir(parents=True)
-            referees[nb] = Referee(source / f"{nb}.ipynb", folder, secret, folder / "log.txt")
+            log = folder / "log.txt"
+            referees[nb] = Referee(source / f"{nb}.ipynb", folder, secret, log, threads=threads)
             families = {f for cell in referees[nb].cells.values() for f in cell["families"]}
             eval_packages[nb] = stubs.reference_free_copy(work / "package-eval" / nb, families)
     except BaseException:
         for referee in referees.values():
             referee.close()
         raise
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     return Context(
         assignment,
         releases,

@@ -3,8 +3,9 @@
 Each autograded test cell of the notebook run for evaluation is replaced by
 ``answer(grade_id, globals(), calls_dir, out_dir)``: it reads the calls the trusted test made
 (:mod:`.referee`: function name, arguments), calls the student's function of that name as it
-is at that point of the notebook, and writes each output (or the error it raised) with
-:mod:`.transport`. Nothing here decides anything: the outputs are judged outside.
+is at that point of the notebook, and writes each output (or the error it raised) and the
+state it left in its arguments with :mod:`.transport`. Nothing here decides anything: the
+outputs are judged outside.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .transport import Encoder, decode, load
+from .transport import Encoder, after_call, decode, load, snapshot
 
 
 def _describe(exc: BaseException) -> str:
@@ -36,15 +37,16 @@ def answer(grade_id: str, namespace: dict, calls_dir: str, out_dir: str, limit: 
     spec, tensors = load(Path(calls_dir) / grade_id)
     encoder = Encoder()
     outputs = []
-    models: dict = {}
     for call in spec["calls"]:
         fn = namespace.get(call["fn"])
         start = time.perf_counter()
         try:
             if not callable(fn):
                 raise NameError(f"your notebook defines no function {call['fn']}() at this test")
+            models: dict = {}  # this call's models and modules (an optimizer refers to one)
             args = decode(call["args"], tensors, models)
             kwargs = decode(call["kwargs"], tensors, models)
+            before = snapshot(args, kwargs)
             previous = signal.signal(signal.SIGALRM, _interrupt)
             signal.setitimer(signal.ITIMER_REAL, limit)
             try:
@@ -52,7 +54,8 @@ def answer(grade_id: str, namespace: dict, calls_dir: str, out_dir: str, limit: 
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
-            outputs.append({"ok": encoder.encode(value, strict=False)})
+            after = encoder.encode(after_call(args, kwargs, before), strict=False)
+            outputs.append({"ok": encoder.encode(value, strict=False), "after": after})
         except BaseException as exc:  # noqa: BLE001 - every failure of student code is an output
             outputs.append({"error": _describe(exc)})
         outputs[-1]["seconds"] = time.perf_counter() - start

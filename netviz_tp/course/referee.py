@@ -27,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .transport import Encoder, TransportError, decode, load
+from .transport import Encoder, TransportError, apply_after, decode, load
 
 
 class RefereeError(RuntimeError):
@@ -89,7 +89,12 @@ class Replayer:
             raise StudentCodeError("malformed output from the sandbox")
         if "error" in out:
             raise StudentCodeError(f"{self.__name__}() raised {str(out['error'])[:1500]}")
-        return decode(out["ok"], state["tensors"])
+        try:
+            after = decode(out.get("after", {}), state["tensors"], build=False)
+            apply_after(list(args), kwargs, after)
+            return decode(out["ok"], state["tensors"], build=False)
+        except TransportError as exc:
+            raise StudentCodeError(f"{self.__name__}(): {exc}") from None
 
 
 class SeededChecks:
@@ -253,7 +258,8 @@ def _rekey(spec, mapping: dict):
         if spec.get("t") == "tensor":
             return {"t": "tensor", "key": mapping[spec["key"]]}
         if spec.get("t") == "model":
-            return {**spec, "state": {k: mapping[v] for k, v in spec["state"].items()}}
+            rest = {k: _rekey(v, mapping) for k, v in spec.items() if k != "state"}
+            return {**rest, "state": {k: mapping[v] for k, v in spec["state"].items()}}
         return {k: _rekey(v, mapping) for k, v in spec.items()}
     if isinstance(spec, list):
         return [_rekey(v, mapping) for v in spec]
@@ -287,9 +293,17 @@ def serve(spec_path: str) -> int:
 
 
 class Referee:
-    """The grader's handle on a referee process for one source notebook (thread-safe)."""
+    """The grader's handle on a referee process for one source notebook (thread-safe).
 
-    def __init__(self, notebook: Path, work: Path, secret: int, log: Path, timeout: float = 900):
+    ``threads``: the torch threads of the sandboxed runs. The referee computes with as many,
+    so that the instructor's own solution gets bit for bit the reference's values (the float
+    sums of a convolution depend on the thread count, and a rule that stops at a threshold,
+    such as the course's fooling rule, can turn that last bit into a whole step).
+    """
+
+    def __init__(
+        self, notebook: Path, work: Path, secret: int, log: Path, timeout: float = 900, *, threads=1
+    ):
         self.calls_dir = work / "calls"
         self.calls_dir.mkdir(parents=True, exist_ok=True)
         spec = {
@@ -300,6 +314,7 @@ class Referee:
         }
         (work / "referee.json").write_text(json.dumps(spec))
         env = dict(os.environ, NETVIZ_TP_FAST="1", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         self._log = open(log, "w")  # noqa: SIM115 (open for the life of the process)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "netviz_tp.course.referee", str(work / "referee.json")],
