@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/bench_widgets.py
 	$(BIN)/python bench/bench_activations.py
+	$(BIN)/python bench/bench_generators.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache test-artifacts

@@ -583,3 +583,29 @@ def test_repair_restores_a_deleted_test_after_its_answer(toy):
     assert fixed.notes == ["cell 'test_square' was deleted: restored from the release"]
     ids = [cell.id for cell in fixed.notebook.cells]
     assert len(set(ids)) == len(ids)
+
+
+def test_every_submission_failing_the_same_way_is_an_environment_problem(tmp_path):
+    """Two submissions that both fail with the same error point at the grading machine, not
+    at the students: the batch says so, and each row is still saved; one success clears it."""
+    from netviz_tp.course.batch import run_batch
+    from netviz_tp.course.grades_csv import StudentResult
+
+    def grader(failing):
+        def graded(entry):
+            if entry.student in failing:
+                raise OSError("No space left on device")
+            return StudentResult(entry.student, score=5.0, max_score=5.0, sandbox="none")
+
+        return graded
+
+    entries = {s: intake.Entry(s, {"toy": tmp_path / f"{s}.ipynb"}) for s in ("ann", "bob")}
+    options = dict(columns=[("square", "toy", "square")], max_score=5.0, label="none",
+                   regrade=False, jobs=2)  # fmt: skip
+    with pytest.raises(EnvironmentProblem, match="every submission failed the same way: could "
+                       "not be graded: OSError: No space left on device"):  # fmt: skip
+        run_batch(entries, tmp_path / "out", grader({"ann", "bob"}), **options)
+    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert [r["student"] for r in rows] == ["ann", "bob"]
+    results = run_batch(entries, tmp_path / "out2", grader({"bob"}), **options)
+    assert [(r.student, bool(r.error)) for r in results] == [("ann", False), ("bob", True)]

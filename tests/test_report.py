@@ -1,5 +1,7 @@
 """The main job: figures and one HTML page from the real SqueezeNet, and the model choice."""
 
+import re
+
 import pytest
 
 from netviz_tp import models
@@ -15,7 +17,7 @@ def test_main_writes_every_figure_and_an_html_page(assets, tmp_path, monkeypatch
         assert f"<h2>{title} (squeezenet1_1" in html
     assert "<h2>The thesis&#x27;s MNIST network</h2>" in html
     figures = [line.split("'")[1] for line in html.splitlines() if "<img src=" in line]
-    assert len(figures) == 5 + 1 + 1 + 3 + 1
+    assert len(figures) == 5 + 1 + 1 + 3 + 1 + 2
     for name in figures:
         assert (tmp_path / name).stat().st_size > 10_000  # a real PNG, not an empty canvas
     assert "top-1 accuracy on the 25 course images: 13" in html  # the assets' measured 13/25
@@ -23,6 +25,9 @@ def test_main_writes_every_figure_and_an_html_page(assets, tmp_path, monkeypatch
     assert html.count("p = ") == 5  # the network's verdict on each class visualisation
     assert "than 2 random regions of the same area for" in html
     assert "159,254 weights, trained 1 epochs" in html and "held-out digits right" in html
+    assert "<h2>Generators (squeezenet1_1, 20 updates)</h2>" in html
+    assert re.search(r"classified as that class for [0-2] of 2 classes", html)
+    assert "sign noise: fooling rate" in html
 
 
 def _squeezenet_only(name, notes):

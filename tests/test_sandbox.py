@@ -201,6 +201,7 @@ def test_reference_free_copy_has_no_reference_to_call_or_read(tmp_path):
         copy,
         """
         import inspect, torch, netviz_tp
+        import netviz_tp.gradients
         from netviz_tp import saliency, featviz, checks
         assert netviz_tp.__file__.startswith("COPY"), netviz_tp.__file__
         source = inspect.getsource(saliency) + inspect.getsource(featviz)
@@ -212,7 +213,8 @@ def test_reference_free_copy_has_no_reference_to_call_or_read(tmp_path):
         for call in (lambda: saliency.saliency(None, None, None),
                      lambda: netviz_tp.compute_saliency_maps(None, None, None),
                      lambda: featviz.class_visualization(None, 3),
-                     lambda: checks.check_saliency(print), lambda: checks.fgsm_variant(None)):
+                     lambda: checks.check_saliency(print), lambda: checks.fgsm_variant(None),
+                     lambda: netviz_tp.gradients.input_gradient(None, None, None)):
             try:
                 call()
             except AssertionError as exc:

@@ -35,8 +35,8 @@ class ReferenceUsedError(AssertionError):
 
 
 FORBIDDEN = {
-    "saliency": ([saliency], []),
-    "attacks": ([attacks], []),
+    "saliency": ([saliency], [input_gradient]),
+    "attacks": ([attacks], [input_gradient]),
     "cam": ([cam], []),
     "activations": ([activations], []),
     "featviz": (

@@ -145,7 +145,6 @@ def grade(
     notebooks = sorted(p.stem for p in course.source(assignment).glob("*.ipynb"))
     entries = intake.scan(submissions, notebooks)
     out = Path(out)
-    (out / "results").mkdir(parents=True, exist_ok=True)
     box = sandbox.detect(sandbox_kind)
     if box.kind == "none":
         print(f"netviz-tp grade: WARNING: {box.warning}", file=sys.stderr)
@@ -177,6 +176,7 @@ def run_batch(
     """Steps 3 and 4 for any per-submission grader ``graded(Entry) -> StudentResult`` (here, or
     a task on a Dask cluster: :mod:`.fanout`): resume, flagged rows, each result saved at once."""
     names = [c for c, _, _ in columns]
+    (out / "results").mkdir(parents=True, exist_ok=True)
     results: dict[str, StudentResult] = {}
     for student in entries:
         saved = out / "results" / f"{student}.json"

@@ -215,7 +215,6 @@ def grade_on_cluster(
     releases = release_notebooks(assignment, course=loaded.root)
     bundle = CourseBundle.pack(loaded.root, loaded.source_directory, assignment)
     out = Path(out)
-    (out / "results").mkdir(parents=True, exist_ok=True)
     options = dict(cell_timeout=cell_timeout, wall_timeout=wall_timeout, max_disk=max_disk,
                    sandbox_kind=sandbox_kind, batch=secrets.token_hex(8))  # fmt: skip
     client = client_for(scheduler)

@@ -1,4 +1,4 @@
-"""The main job: ``main(out_dir, model_name) -> Path`` runs the four practicals on the course
+"""The main job: ``main(out_dir, model_name) -> Path`` runs the five practicals on the course
 images and writes their figures (PNG) and one HTML page that shows them with the numbers.
 
 Used by ``make run`` / ``netviz-tp run``.
@@ -18,12 +18,14 @@ from .. import (
     attacks,
     data,
     featviz,
+    fooling,
     mnist,
     models,
     occlusion,
     plot,
     saliency,
     settings,
+    training,
 )
 from .. import plot_activations as plot_aa
 from ..validate import device_of
@@ -45,8 +47,8 @@ class Section:
 
 
 def main(out_dir: str | Path = "outputs", model_name: str = "auto") -> Path:
-    """Run saliency maps, fooling images, class visualisations, occlusion, average activations
-    and the MNIST network; return the HTML page.
+    """Run saliency maps, fooling images, class visualisations, occlusion, average activations,
+    the MNIST network and the class-conditional generator; return the HTML page.
 
     ``model_name="auto"`` takes SqueezeNet 1.1 (the course's network) when its weights can be
     had, else the offline EfficientNet-Lite0, and adds VGG16's saliency maps when its weights
@@ -67,6 +69,7 @@ def main(out_dir: str | Path = "outputs", model_name: str = "auto") -> Path:
         _class_vis_section(model, out, names, steps=5 if fast else None),
         _inside_section(model, course, out, names, n_random=2 if fast else 8),
         _mnist_section(out, epochs=1 if fast else mnist.RECIPE["epochs"], n=100 if fast else None),
+        _generators_section(model, course, out, names, training.BUDGETS["fast" if fast else "cpu"]),
     ]
     if model_name == "auto":
         vgg = _optional_model("vgg16", notes)
@@ -224,6 +227,50 @@ def _mnist_section(out: Path, *, epochs: int, n: int | None) -> Section:
     )
     fig = plot_aa.plot_filter_comparison(comp, "conv1")
     section.figures.append((_save(fig, out, "mnist_conv1.png"), "first digit vs its FGSM version"))
+    return section
+
+
+#: Classes of practical 5's generator, as in its notebook (the budget takes the first ones).
+GENERATOR_CLASSES = ("tench", "goldfish", "tarantula", "gorilla", "oboe", "crib", "harmonica",
+                     "mosque", "candle", "lawn mower")  # fmt: skip
+
+
+def _generators_section(model, course, out: Path, names, budget) -> Section:
+    """Practical 5: the class-conditional generator's images (trained or loaded from the
+    cache) and their fooling curves on the last 13 course images, beside random sign noise
+    of the same L-inf."""
+    classes = list(GENERATOR_CLASSES[: budget.classes])
+    run = training.train_conditional(model, classes, budget.conditional, progress=False)
+    images = run.generator.images(size=model.input_size)
+    with torch.no_grad():
+        pred = model(images.to(device_of(model))).argmax(1).cpu()
+    units = run.generator.units.cpu()
+    v = fooling.as_perturbation(images)
+    x = course.x[12:]
+    curves = [
+        fooling.fooling_curve(model, x, v, units, e=budget.e, name="generator"),
+        fooling.fooling_curve(
+            model, x, fooling.sign_noise(v), units, e=budget.e, name="sign noise"
+        ),
+    ]
+    section = Section(f"Generators ({model.name}, {budget.conditional.steps} updates)")
+    section.facts.append(
+        f"each class's generated image is classified as that class for "
+        f"{int((pred == units).sum())} of {len(units)} classes"
+    )
+    for curve in curves:
+        (f_lo, h_lo), (f_hi, h_hi) = curve.at(min(curve.e)), curve.at(max(curve.e))
+        section.facts.append(
+            f"{curve.name}: fooling rate {f_lo:.2f} at e = {min(curve.e)}, {f_hi:.2f} at "
+            f"e = {max(curve.e)}; hit rate {h_lo:.2f}, {h_hi:.2f} (paper, VGG16: FR 0.30 at "
+            "e = 10, 0.945 at e = 35)"
+        )
+    fig = plot.plot_class_vis(images, units.tolist(), class_names=names, ncols=min(5, len(units)))
+    section.figures += [
+        (_save(fig, out, f"generator_{model.name}.png"), "one image per class"),
+        (_save(plot.plot_fooling_curves(curves), out, f"fooling_curves_{model.name}.png"),
+         f"on the {len(x)} last course images, which the generator never saw"),
+    ]  # fmt: skip
     return section
 
 
