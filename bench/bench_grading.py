@@ -5,9 +5,12 @@ Usage: NETVIZ_TP_ASSETS=../shared/assets python bench/bench_grading.py [N] [--jo
 
 Grades N copies of each practical's solution twice in one run, under bubblewrap and with no
 sandbox (``--sandbox none``), and prints per submission: the batch's wall time divided by N
-(referee, canary and release included), the mean time of the two notebook runs (demo and
-evaluation) of one submission, and the sandbox's cost (bubblewrap / none). Target: at most
-30 s per submission on a 2-core CPU. Checks that every copy got full autograded marks.
+(release, referee and canary included), the mean time of the two notebook runs (demo and
+evaluation) of one submission, the sandbox's cost (bubblewrap / none), and the projection
+for a class of 100 under bubblewrap: the batch's fixed part (its wall time less N
+submissions' runs spread over the jobs) spread over 100 submissions, plus one submission's
+runs divided by the jobs. Target: at most 30 s per submission on a 2-core CPU. Checks that
+every copy got full autograded marks.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from netviz_tp.course.submissions import fill_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("bubblewrap", "none")
+
+
+CLASS = 100
 
 
 def bench(assignment: str, copies: int, jobs: int, kind: str) -> tuple[float, float, bool]:
@@ -58,15 +64,18 @@ def main() -> int:
     args = parser.parse_args()
     names = args.assignment or Course.load(ROOT).assignments()
     print(f"{'assignment':<24}{'copies':>7}{'jobs':>5}  {'s/submission (bwrap | none)':>28}"
-          f"  {'runs s (bwrap | none)':>22}  {'sandbox cost':>12}  full marks")  # fmt: skip
+          f"  {'runs s (bwrap | none)':>22}  {'sandbox cost':>12}  {'class of 100':>12}"
+          "  full marks")  # fmt: skip
     ok = True
     for name in names:
         measured = {kind: bench(name, args.copies, args.jobs, kind) for kind in KINDS}
         (per_b, runs_b, full_b), (per_n, runs_n, full_n) = measured["bubblewrap"], measured["none"]
         ok &= full_b and full_n
+        fixed = per_b * args.copies - args.copies * runs_b / args.jobs
+        projected = fixed / CLASS + runs_b / args.jobs
         print(f"{name:<24}{args.copies:>7}{args.jobs:>5}  {per_b:>13.1f} | {per_n:<12.1f}"
-              f"  {runs_b:>10.1f} | {runs_n:<9.1f}  {per_b / per_n:>11.2f}x  "
-              f"{'yes' if full_b and full_n else 'NO'}")  # fmt: skip
+              f"  {runs_b:>10.1f} | {runs_n:<9.1f}  {per_b / per_n:>11.2f}x  {projected:>10.1f} s"
+              f"  {'yes' if full_b and full_n else 'NO'}")  # fmt: skip
     return 0 if ok else 1
 
 

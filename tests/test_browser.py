@@ -54,6 +54,7 @@ NOTEBOOKS = {
     "adversarial": ROOT / "solutions" / "02_adversarial" / "adversarial.ipynb",
     "class_vis": ROOT / "solutions" / "03_class_visualization" / "class_visualization.ipynb",
     "activations": ROOT / "solutions" / "04_inside_the_network" / "inside_the_network.ipynb",
+    "generators": ROOT / "solutions" / "05_generators" / "generators.ipynb",
 }
 
 
@@ -374,11 +375,34 @@ def _activations(page, ex: str) -> None:
     _wait_text(page, f"{ex} .nv-status", "vs FGSM")
 
 
+def _generators(page, ex: str) -> None:
+    """The perturbed image and its verdict are drawn; the e slider (keyboard), the class and
+    the kind each change them."""
+    shown, caption = f"{ex} img.nv-perturbed", f"{ex} .nv-perturbed-caption"
+    image = _wait_changed(page, shown, "")
+    text = page.locator(caption).inner_text()
+    assert text.startswith("x + 10·V/255:"), text
+    handle = page.locator(f"{ex} .nv-e .noUi-handle[role=slider]")
+    handle.focus()
+    for _ in range(5):
+        handle.press("ArrowRight")  # e 10 -> 15
+    _wait_text(page, caption, "x + 15·V/255:")
+    image = _wait_changed(page, shown, image)
+    v_caption = page.locator(f"{ex} .nv-perturbation-caption").inner_text()
+    page.locator(f"{ex} .nv-class select").select_option(index=1)
+    _wait_changed(page, f"{ex} .nv-perturbation-caption", v_caption, what="text")
+    image = _wait_changed(page, shown, image)
+    page.locator(f"{ex} .nv-kind select").select_option("gradient ascent")
+    _wait_changed(page, shown, image)
+    _wait_text(page, f"{ex} .nv-status", "clean prediction")
+
+
 EXPLORERS = {
     "saliency": (".nv-saliency-explorer", _saliency),
     "adversarial": (".nv-adversarial-explorer", _adversarial),
     "class_vis": (".nv-class-vis-explorer", _class_vis),
     "activations": (".nv-activations-explorer", _activations),
+    "generators": (".nv-generator-explorer", _generators),
 }
 
 

@@ -50,6 +50,21 @@ def test_two_worker_processes_give_the_local_grades(tmp_path):
     ]  # fmt: skip
     assert all(p.is_file() for p in (tmp_path / "dask" / "autograded" / "solution").iterdir())
 
+    # resumed on the cluster as on one machine: the graded are kept, a late one is added
+    results = tmp_path / "dask" / "results"
+    kept = {p.name: p.stat().st_mtime_ns for p in results.iterdir() if p.stem != "broken"}
+    _, solution = toy_solution()
+    nbformat.write(solution, tmp_path / "subs" / "late.ipynb")
+    again = grade_on_cluster("toy", tmp_path / "subs", tmp_path / "dask", scheduler="local:2",
+                             **options)  # fmt: skip
+    assert {r.student: r.score for r in again} == {
+        "broken": 0, "late": 5, "solution": 5, "wrong": 2,
+    }  # fmt: skip
+    assert {name: (results / name).stat().st_mtime_ns for name in kept} == kept
+    assert [r["student"] for r in _csv(tmp_path / "dask" / "grades.csv")] == [
+        "broken", "late", "solution", "wrong",
+    ]  # fmt: skip
+
 
 def test_the_bundle_carries_the_source_and_config_only(tmp_path):
     bundle = CourseBundle.pack(TOY, "source", "toy")

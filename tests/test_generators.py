@@ -250,6 +250,26 @@ def test_conditional_generator_reaches_two_classes_on_squeezenet_and_fools_it(
     assert curve.fooling[1] > curve.fooling[0]  # images the generator never saw
 
 
+def test_the_mnist_track_draws_every_digit_for_the_thesis_network():
+    """Practical 4's MNIST network (trained 1 epoch, real digits): one generator for the ten
+    digits, each image read as its digit; on held-out digits the perturbations fool more as
+    e grows, and more than their own pixels shuffled."""
+    from netviz_tp.fooling import shuffled
+    from netviz_tp.mnist import load_digits, mnist_cnn
+
+    net = mnist_cnn(epochs=1, progress=False)
+    run = train_conditional(net, list(range(10)), "mnist", progress=False)
+    images = run.generator.images()
+    assert images.shape == (10, 1, 28, 28)
+    with torch.no_grad():
+        assert net(images).argmax(1).tolist() == list(range(10))
+    x, v, units = load_digits("test").x[:100], as_perturbation(images), run.generator.units
+    curve = fooling_curve(net, x, v, units, e=[10, 60, 120])
+    floor = fooling_curve(net, x, shuffled(v), units, e=[10, 60, 120])
+    assert curve.fooling[0] < curve.fooling[1] < curve.fooling[2]
+    assert curve.fooling[2] > floor.fooling[2] and curve.hit[2] > floor.hit[2]
+
+
 def test_natural_images_are_the_course_images_and_the_photos(assets):
     from netviz_tp.data import sample_images
 

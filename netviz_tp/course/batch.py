@@ -116,6 +116,7 @@ def grade(
     sandbox_kind: str = "auto",
     regrade: bool = False,
     max_disk: int = 2**30,
+    max_memory: int = sandbox.MAX_MEMORY,
 ) -> list[StudentResult]:
     """Grade a folder of submissions: grades.csv, results/, feedback/ and autograded/ in ``out``.
 
@@ -132,6 +133,7 @@ def grade(
             "bubblewrap" (required), "none".
         regrade: grade again the students already graded in ``out``.
         max_disk: bytes a submission may write in its scratch folder (1 GiB).
+        max_memory: resident bytes of one sandboxed run, all its processes (8 GiB).
 
     Returns:
         One :class:`StudentResult` per entry of the submissions folder, sorted by student id.
@@ -150,7 +152,7 @@ def grade(
         print(f"netviz-tp grade: WARNING: {box.warning}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="netviz-grade-") as tmp:
         ctx = _context(course, assignment, Path(tmp), box, cell_timeout, wall_timeout, jobs)
-        ctx.max_disk = max_disk
+        ctx.max_disk, ctx.max_memory = max_disk, max_memory
         try:
             canary(ctx, course, out)
             return _batch(ctx, entries, out, regrade, jobs)

@@ -30,6 +30,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sandbox import MAX_MEMORY
+
 LOCAL = "local:"  # scheduler "local:N": a local cluster of N worker processes (tests, one box)
 _SKIP = {".ipynb_checkpoints", "__pycache__"}
 
@@ -111,7 +113,7 @@ def _prepared(bundle: CourseBundle, options: dict):
             box = detect(options["sandbox_kind"])
             ctx = _context(course, bundle.assignment, work, box, options["cell_timeout"],
                            options["wall_timeout"], 1)  # fmt: skip
-            ctx.max_disk = options["max_disk"]
+            ctx.max_disk, ctx.max_memory = options["max_disk"], options["max_memory"]
             try:
                 canary(ctx, course, work)
             except BaseException:
@@ -188,6 +190,7 @@ def grade_on_cluster(
     sandbox_kind: str = "auto",
     regrade: bool = False,
     max_disk: int = 2**30,
+    max_memory: int = MAX_MEMORY,
 ) -> list:
     """:func:`netviz_tp.course.batch.grade` with one Dask task per submission: the same OUT/
     (grades.csv, results/, feedback/, autograded/), resuming and flagged rows
@@ -216,7 +219,8 @@ def grade_on_cluster(
     bundle = CourseBundle.pack(loaded.root, loaded.source_directory, assignment)
     out = Path(out)
     options = dict(cell_timeout=cell_timeout, wall_timeout=wall_timeout, max_disk=max_disk,
-                   sandbox_kind=sandbox_kind, batch=secrets.token_hex(8))  # fmt: skip
+                   max_memory=max_memory, sandbox_kind=sandbox_kind,
+                   batch=secrets.token_hex(8))  # fmt: skip
     client = client_for(scheduler)
     try:
         (shared,) = client.scatter([bundle], broadcast=True)

@@ -29,7 +29,7 @@ import nbformat
 from . import intake, verdicts
 from .grades_csv import StudentResult, mark_failed
 from .referee import Referee, autograded
-from .sandbox import Sandbox
+from .sandbox import MAX_MEMORY, Sandbox
 from .submissions import _grade_id, _text, repair
 
 
@@ -50,6 +50,7 @@ class Context:
     wall_timeout: float = 600.0
     threads: int = 1
     max_disk: int = 2**30
+    max_memory: int = MAX_MEMORY
 
 
 def _prepared(sub, release) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -129,6 +130,7 @@ def _run(ctx: Context, nb, package: Path, folder: Path, referee: Referee | None)
         timeout=ctx.wall_timeout,
         threads=ctx.threads,
         max_disk=ctx.max_disk,
+        max_memory=ctx.max_memory,
     )
     return run, scratch
 

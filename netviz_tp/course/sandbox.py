@@ -34,6 +34,10 @@ from pathlib import Path
 
 from netviz_tp import settings
 
+MAX_MEMORY = 8 * 2**30
+"""Default resident memory of one sandboxed run (its whole process tree): 8 GiB, so that
+two parallel runs and the grader fit in a 24 GiB machine; a practical in fast mode needs
+well under 2 GiB."""
 INSIDE = {
     "package": "/opt/netviz",
     "assets": "/opt/netviz-assets",
@@ -88,12 +92,15 @@ class Sandbox:
         inputs: Path,
         timeout: float,
         max_disk: int = 2**30,
+        max_memory: int = MAX_MEMORY,
         threads: int = 1,
     ) -> Run:
         """Run ``argv`` (its first item ``python`` means this interpreter) on the student's code.
 
         ``package``: folder holding the ``netviz_tp`` copy; ``scratch``: the only writable
-        folder (created); ``inputs``: read-only grader inputs; ``timeout``: wall seconds.
+        folder (created); ``inputs``: read-only grader inputs; ``timeout``: wall seconds;
+        ``max_disk``, ``max_memory``: bytes written in ``scratch``, resident memory of the
+        whole process tree.
         """
         for sub in ("home", "tmp", "work"):
             (scratch / sub).mkdir(parents=True, exist_ok=True)
@@ -105,7 +112,7 @@ class Sandbox:
             popen_env, cwd = {}, None
         else:
             cmd, popen_env, cwd = argv, env, scratch / "work"
-        return _supervise(cmd, popen_env, cwd, scratch, timeout, max_disk)
+        return _supervise(cmd, popen_env, cwd, scratch, timeout, max_disk, max_memory)
 
     def _bwrap_args(self, package: Path, scratch: Path, inputs: Path, env: dict) -> list[str]:
         args = [
@@ -213,8 +220,25 @@ def _limits(max_disk: int):
     return apply
 
 
-def _supervise(cmd, env, cwd, scratch: Path, timeout: float, max_disk: int) -> Run:
-    """Run ``cmd`` in its own session; kill its process group on timeout or a full disk."""
+def _tree_memory(pid: int) -> int:
+    """Resident bytes of process ``pid`` and all its descendants (0 once it has ended)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in tree:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += proc.memory_info().rss
+    return total
+
+
+def _supervise(cmd, env, cwd, scratch: Path, timeout, max_disk: int, max_memory: int) -> Run:
+    """Run ``cmd`` in its own session; kill its process group on timeout, a full disk or
+    too much memory (the process tree's resident size, polled 5 times a second)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd,
@@ -237,6 +261,8 @@ def _supervise(cmd, env, cwd, scratch: Path, timeout: float, max_disk: int) -> R
             killed = f"timed out after {timeout:g} s (whole submission)"
         elif _disk_usage(scratch) > max_disk:
             killed = f"wrote more than {max_disk / 2**20:.0f} MB in its scratch folder"
+        elif _tree_memory(proc.pid) > max_memory:
+            killed = f"used more than {max_memory / 2**20:.0f} MB of memory"
         if killed:
             _kill_group(proc)
             break

@@ -58,8 +58,9 @@ class GeneratorExplorer(Explorer):
         for control in (self.class_dd, self.image_slider, self.e_slider):
             control.observe(lambda _: self.update(), names="value")
         controls = W.VBox([self.kind_dd, self.class_dd, self.image_slider, self.e_slider])
-        self.widget = W.VBox(
-            [W.HBox([controls, v_box, out_box]), self.curves_image, self.status, self.error]
+        top = W.HBox([controls, v_box, out_box])
+        self.widget = styled(
+            W.VBox([top, self.curves_image, self.status, self.error]), "generator-explorer"
         )
         self.update()
 
