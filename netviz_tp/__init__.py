@@ -33,6 +33,7 @@ from .data import (
     load_imagenet_val,
     search_classes,
 )
+from .featgen import FeatureGenerator
 from .featviz import (
     PRESETS,
     VisResult,
@@ -40,8 +41,11 @@ from .featviz import (
     class_visualization,
     create_class_visualization,
 )
+from .fooling import FoolingCurve, fooling_curve
+from .generators import ConditionalGenerator
 from .hooks import capture, last_conv
 from .image import IMAGENET_MEAN, IMAGENET_STD, from_uint8, overlay, rescale_heat, to_numpy
+from .mnist import load_digits, mnist_cnn
 from .models import (
     Classifier,
     WeightsUnavailableError,
@@ -50,12 +54,14 @@ from .models import (
     tiny_cnn,
     top_k,
 )
+from .occlusion import OcclusionResult, occlusion_experiment
 from .saliency import (
     ATTRIBUTIONS,
     compute_saliency_maps,
     integrated_gradients,
     smoothgrad,
 )
+from .training import pretrain_autoencoder, train_conditional, train_feature
 from .validate import device_of
 
 # The vanilla map stays ``netviz_tp.saliency.saliency`` (``ATTRIBUTIONS["vanilla"]``): a
@@ -69,11 +75,13 @@ __all__ = [
     "default_device",
     "device_of",
     "load_model",
+    "mnist_cnn",
     "tiny_cnn",
     "top_k",
     "class_index",
     "imagenet_classes",
     "load_image",
+    "load_digits",
     "load_imagenet_val",
     "search_classes",
     # images
@@ -97,6 +105,8 @@ __all__ = [
     "compare_activations",
     "compare_classes",
     "group_means",
+    "OcclusionResult",
+    "occlusion_experiment",
     # adversarial examples
     "ATTACKS",
     "AttackResult",
@@ -113,4 +123,12 @@ __all__ = [
     "channel_visualization",
     "class_visualization",
     "create_class_visualization",
+    # generators as visualisers
+    "ConditionalGenerator",
+    "FeatureGenerator",
+    "FoolingCurve",
+    "fooling_curve",
+    "pretrain_autoencoder",
+    "train_conditional",
+    "train_feature",
 ]
