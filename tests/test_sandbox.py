@@ -355,6 +355,9 @@ def test_a_training_step_crosses_the_wall_with_its_side_effects(tmp_path):
         )
     with pytest.raises(TransportError, match="no argument"):
         apply_after(list(mine), {}, {"7": {"tensor": torch.zeros(1)}})
+    trained = {k: v + 1 for k, v in mine[1].state_dict().items()}
+    with pytest.raises(TransportError, match="changed the weights of the network"):
+        apply_after(list(mine), {}, {"1": {"weights": trained, "grads": {}}})
     with pytest.raises(TransportError, match="not those of a module"):
         Encoder().encode([mine[2]])
     assert isinstance(decode(Encoder().encode(mine[0]), enc.tensors, build=False), Opaque)

@@ -265,14 +265,24 @@ def _same(a: dict, b: dict) -> bool:
 
 def apply_after(args: list, kwargs: dict, after: dict) -> None:
     """Put the state the student's function left in its arguments (decoded :func:`after_call`)
-    into the grader's arguments; a state that does not fit raises :class:`TransportError`."""
+    into the grader's arguments; a state that does not fit raises :class:`TransportError`, and
+    so does a classifier whose weights changed (the checks compare with the network as it
+    was; its gradients are not carried back)."""
+    from netviz_tp.models import Classifier
+
     if not isinstance(after, dict):
         raise TransportError("malformed state of the arguments after the call")
     targets = dict(_top_level(args, kwargs))
     for where, state in after.items():
         target = targets.get(where)
         try:
-            if isinstance(target, torch.nn.Module):
+            if isinstance(target, Classifier):  # frozen: a changed network would move the goal
+                if not _same(dict(target.state_dict()), state["weights"]):
+                    raise TransportError(
+                        "your function changed the weights of the network it was given: "
+                        "leave the classifier as it is"
+                    )
+            elif isinstance(target, torch.nn.Module):
                 target.load_state_dict(state["weights"], strict=True)
                 _set_grads(target, state["grads"])
             elif isinstance(target, torch.optim.Optimizer):
