@@ -559,10 +559,10 @@ def test_wall_clock_stops_a_kernel_deaf_to_interrupts(toy, tmp_path):
     )
     nbformat.write(set_answer(solution, "square", deaf), tmp_path / "deaf.ipynb")
     nbformat.write(solution, tmp_path / "honest.ipynb")
-    results = grade("toy", tmp_path, tmp_path / "out", course=TOY, cell_timeout=60,
-                    wall_timeout=45, jobs=2)  # fmt: skip
+    results = grade("toy", tmp_path, tmp_path / "out", course=TOY, cell_timeout=40,
+                    wall_timeout=25, jobs=2)  # fmt: skip
     assert [(r.student, r.error) for r in results] == [
-        ("deaf", "timed out after 45 s (whole submission)"),
+        ("deaf", "timed out after 25 s (whole submission)"),
         ("honest", ""),
     ]
     assert results[0].score == 0 and results[1].score == 5

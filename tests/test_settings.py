@@ -68,6 +68,11 @@ def test_the_main_job_reads_the_same_flag(monkeypatch, tmp_path, value, max_iter
         "_mnist_section",
         lambda out, *, epochs, n: seen.update(mnist=(epochs, n)) or report.Section("m"),
     )
+    monkeypatch.setattr(
+        report,
+        "_generators_section",
+        lambda *a: seen.update(generators=a[-1]) or report.Section("g"),
+    )
     report.main(tmp_path, "tiny_cnn")
     fast = value == "yes"
     mnist = (1, 100) if fast else (report.mnist.RECIPE["epochs"], None)
@@ -76,6 +81,7 @@ def test_the_main_job_reads_the_same_flag(monkeypatch, tmp_path, value, max_iter
         "steps": vis_steps,
         "n_random": 2 if fast else 8,
         "mnist": mnist,
+        "generators": report.training.BUDGETS["fast" if fast else "cpu"],
     }
 
 
