@@ -3,14 +3,15 @@
 Usage: NETVIZ_TP_ASSETS=../shared/assets python bench/bench_grading.py [N] [--jobs J]
        [--assignment NAME ...]
 
-Grades N copies of each practical's solution twice in one run, under bubblewrap and with no
-sandbox (``--sandbox none``), and prints per submission: the batch's wall time divided by N
-(release, referee and canary included), the mean time of the two notebook runs (demo and
-evaluation) of one submission, the sandbox's cost (bubblewrap / none), and the projection
-for a class of 100 under bubblewrap: the batch's fixed part (its wall time less N
-submissions' runs spread over the jobs) spread over 100 submissions, plus one submission's
-runs divided by the jobs. Target: at most 30 s per submission on a 2-core CPU. Checks that
-every copy got full autograded marks.
+Grades N copies of each practical's solution three times in one run: under bubblewrap, with
+no sandbox (``--sandbox none``), and under bubblewrap without the demo run
+(``--no-demo-run``). Prints per submission: the batch's wall time divided by N (release,
+referee and canary included), the mean time of the notebook runs of one submission, the
+sandbox's cost (bubblewrap / none), and the projection for a class of 100 under bubblewrap,
+with and without the demo run: the batch's fixed part (its wall time less N submissions'
+runs spread over the jobs) spread over 100 submissions, plus one submission's runs divided
+by the jobs. Last, 100 students x 3 practicals (the mean of those measured) in minutes.
+Target: at most 30 minutes on a 2-core CPU. Checks that every copy got full autograded marks.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from netviz_tp.course.grading import grade, release_notebooks
 from netviz_tp.course.submissions import fill_answers
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("bubblewrap", "none")
+CONFIGS = {"bubblewrap": ("bubblewrap", True), "none": ("none", True),
+           "no demo run": ("bubblewrap", False)}  # fmt: skip
+CLASS, PRACTICALS, TARGET_MINUTES = 100, 3, 30
 
 
-CLASS = 100
-
-
-def bench(assignment: str, copies: int, jobs: int, kind: str) -> tuple[float, float, bool]:
+def bench(assignment: str, copies: int, jobs: int, config: tuple) -> tuple[float, float, bool]:
     """(batch seconds per submission, seconds of its two runs, all copies got full marks?)"""
     course = Course.load(ROOT)
     source_dir = course.source(assignment)
@@ -49,7 +49,9 @@ def bench(assignment: str, copies: int, jobs: int, kind: str) -> tuple[float, fl
                 folder.mkdir(exist_ok=True)
                 nbformat.write(fill_answers(release, source), folder / f"{nb_name}.ipynb")
         start = time.perf_counter()
-        results = grade(assignment, subs, out, course=ROOT, jobs=jobs, sandbox_kind=kind)
+        kind, demo_run = config
+        results = grade(assignment, subs, out, course=ROOT, jobs=jobs, sandbox_kind=kind,
+                        demo_run=demo_run)  # fmt: skip
         elapsed = time.perf_counter() - start
     full = all(not r.error and r.score + r.pending_manual == r.max_score for r in results)
     runs = sum(sum(r.seconds.values()) for r in results) / len(results)
@@ -63,19 +65,27 @@ def main() -> int:
     parser.add_argument("--assignment", action="append")
     args = parser.parse_args()
     names = args.assignment or Course.load(ROOT).assignments()
-    print(f"{'assignment':<24}{'copies':>7}{'jobs':>5}  {'s/submission (bwrap | none)':>28}"
-          f"  {'runs s (bwrap | none)':>22}  {'sandbox cost':>12}  {'class of 100':>12}"
-          "  full marks")  # fmt: skip
-    ok = True
+    print(f"{'assignment':<20}{'copies':>7}{'jobs':>5}  {'s/submission (bwrap|none|no demo)':>34}"
+          f"  {'runs s (bwrap|none|no demo)':>28}  {'sandbox cost':>12}"
+          f"  {'class of 100 (demo|no demo)':>28}  full marks")  # fmt: skip
+    ok, projections = True, {True: [], False: []}
     for name in names:
-        measured = {kind: bench(name, args.copies, args.jobs, kind) for kind in KINDS}
-        (per_b, runs_b, full_b), (per_n, runs_n, full_n) = measured["bubblewrap"], measured["none"]
-        ok &= full_b and full_n
-        fixed = per_b * args.copies - args.copies * runs_b / args.jobs
-        projected = fixed / CLASS + runs_b / args.jobs
-        print(f"{name:<24}{args.copies:>7}{args.jobs:>5}  {per_b:>13.1f} | {per_n:<12.1f}"
-              f"  {runs_b:>10.1f} | {runs_n:<9.1f}  {per_b / per_n:>11.2f}x  {projected:>10.1f} s"
-              f"  {'yes' if full_b and full_n else 'NO'}")  # fmt: skip
+        measured = {label: bench(name, args.copies, args.jobs, c) for label, c in CONFIGS.items()}
+        per, runs, full = zip(*measured.values(), strict=True)
+        ok &= all(full)
+        for demo_run, label in ((True, "bubblewrap"), (False, "no demo run")):
+            p, r, _ = measured[label]
+            fixed = p * args.copies - args.copies * r / args.jobs
+            projections[demo_run].append(fixed / CLASS + r / args.jobs)
+        print(f"{name:<20}{args.copies:>7}{args.jobs:>5}  {' | '.join(f'{p:.1f}' for p in per):>34}"
+              f"  {' | '.join(f'{r:.1f}' for r in runs):>28}  {per[0] / per[1]:>11.2f}x"
+              f"  {projections[True][-1]:>14.1f} | {projections[False][-1]:.1f} s"
+              f"  {'yes' if all(full) else 'NO'}")  # fmt: skip
+    for demo_run, values in projections.items():
+        minutes = CLASS * PRACTICALS * sum(values) / len(values) / 60
+        print(f"{CLASS} students x {PRACTICALS} practicals on {args.jobs} jobs, "
+              f"{'with' if demo_run else 'without'} the demo run: {minutes:.0f} min "
+              f"(target {TARGET_MINUTES})")  # fmt: skip
     return 0 if ok else 1
 
 

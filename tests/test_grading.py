@@ -325,6 +325,40 @@ def test_feedback_shows_trusted_verdicts_not_the_notebook_s(toy_batch):
     assert "no readable output" in verdict["test_square"]["diagnosis"]
 
 
+def test_without_the_demo_run_the_grades_are_the_same_and_the_page_says_why(
+    toy, toy_batch, tmp_path
+):
+    """demo_run=False (``--no-demo-run``): one run per notebook, the same grades as with the
+    demo run, and feedback whose code has no outputs, with a note that says so."""
+    from netviz_tp.course.pipeline import NOT_RERUN
+
+    release, solution = toy
+    _, _, rows, out, _ = toy_batch
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(solution, subs / "solution.ipynb")
+    wrong = set_answer(solution, "norm2", "def norm2(x, y):\n    return x + y")
+    nbformat.write(wrong, subs / "wrong.ipynb")
+    results = grade("toy", subs, tmp_path / "out", course=TOY, cell_timeout=10, jobs=2,
+                    demo_run=False)  # fmt: skip
+    by_student = {r.student: r for r in results}
+    assert {s: r.cells for s, r in by_student.items()} == {
+        "solution": {c: float(rows["solution"][c]) if rows["solution"][c] else None for c in CELLS},
+        "wrong": {"test_square": 2.0, "test_norm2": 0.0, "explain": None},
+    }
+    assert all(list(r.seconds) == ["evaluation"] for r in results)
+
+    def outputs(root: Path) -> list:
+        nb = _read(root / "autograded" / "solution" / "toy.ipynb")
+        plain = [c for c in nb.cells if c.cell_type == "code" and "nbgrader" not in c.metadata]
+        return [o for c in plain for o in c.outputs]
+
+    fast = tmp_path / "out"
+    assert outputs(out) != [] and outputs(fast) == []
+    pages = [(r / "feedback" / "solution" / "toy.html").read_text() for r in (out, fast)]
+    assert NOT_RERUN not in pages[0] and NOT_RERUN in pages[1]
+
+
 def test_a_broken_submission_is_recorded_and_does_not_stop_the_batch(toy_batch):
     _, results, rows, out, _ = toy_batch
     row = rows["zz_not_json"]

@@ -117,6 +117,7 @@ def grade(
     regrade: bool = False,
     max_disk: int = 2**30,
     max_memory: int = sandbox.MAX_MEMORY,
+    demo_run: bool = True,
 ) -> list[StudentResult]:
     """Grade a folder of submissions: grades.csv, results/, feedback/ and autograded/ in ``out``.
 
@@ -134,6 +135,9 @@ def grade(
         regrade: grade again the students already graded in ``out``.
         max_disk: bytes a submission may write in its scratch folder (1 GiB).
         max_memory: resident bytes of one sandboxed run, all its processes (8 GiB).
+        demo_run: run the whole notebook once more, with the plots and explorers, for the
+            feedback pages and the hand grader (True); False grades in about a third of the
+            time, the pages then showing the code without outputs.
 
     Returns:
         One :class:`StudentResult` per entry of the submissions folder, sorted by student id.
@@ -152,7 +156,7 @@ def grade(
         print(f"netviz-tp grade: WARNING: {box.warning}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="netviz-grade-") as tmp:
         ctx = _context(course, assignment, Path(tmp), box, cell_timeout, wall_timeout, jobs)
-        ctx.max_disk, ctx.max_memory = max_disk, max_memory
+        ctx.max_disk, ctx.max_memory, ctx.demo_run = max_disk, max_memory, demo_run
         try:
             canary(ctx, course, out)
             return _batch(ctx, entries, out, regrade, jobs)

@@ -50,7 +50,8 @@ def _grade(args: argparse.Namespace) -> int:
     from .grading import grade
 
     options = dict(course=args.course, cell_timeout=args.timeout, wall_timeout=args.wall_timeout,
-                   sandbox_kind=args.sandbox, regrade=args.regrade)  # fmt: skip
+                   sandbox_kind=args.sandbox, regrade=args.regrade,
+                   demo_run=not args.no_demo_run)  # fmt: skip
     if args.scheduler:
         from .fanout import grade_on_cluster
 
@@ -185,6 +186,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="CSV",
         help="hand-in times: a CSV of student,timestamp (ISO 8601, UTC) with a header row "
         "(default: STUDENT/timestamp.txt beside the notebook, as nbgrader collect leaves it)",
+    )
+    grade.add_argument(
+        "--no-demo-run",
+        action="store_true",
+        help="skip the run of the whole notebook that gives the feedback pages their plots and "
+        "explorers: about 3x faster for a large class; the pages then show code without outputs",
     )
     grade.add_argument(
         "--no-gradebook",

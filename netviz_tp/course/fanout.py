@@ -114,6 +114,7 @@ def _prepared(bundle: CourseBundle, options: dict):
             ctx = _context(course, bundle.assignment, work, box, options["cell_timeout"],
                            options["wall_timeout"], 1)  # fmt: skip
             ctx.max_disk, ctx.max_memory = options["max_disk"], options["max_memory"]
+            ctx.demo_run = options["demo_run"]
             try:
                 canary(ctx, course, work)
             except BaseException:
@@ -191,6 +192,7 @@ def grade_on_cluster(
     regrade: bool = False,
     max_disk: int = 2**30,
     max_memory: int = MAX_MEMORY,
+    demo_run: bool = True,
 ) -> list:
     """:func:`netviz_tp.course.batch.grade` with one Dask task per submission: the same OUT/
     (grades.csv, results/, feedback/, autograded/), resuming and flagged rows
@@ -219,7 +221,7 @@ def grade_on_cluster(
     bundle = CourseBundle.pack(loaded.root, loaded.source_directory, assignment)
     out = Path(out)
     options = dict(cell_timeout=cell_timeout, wall_timeout=wall_timeout, max_disk=max_disk,
-                   max_memory=max_memory, sandbox_kind=sandbox_kind,
+                   max_memory=max_memory, sandbox_kind=sandbox_kind, demo_run=demo_run,
                    batch=secrets.token_hex(8))  # fmt: skip
     client = client_for(scheduler)
     try:

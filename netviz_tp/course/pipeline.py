@@ -6,7 +6,9 @@ typed next to their cell into it, restore locked cells as released; then two san
 each with its own fresh scratch folder:
 
 1. the *demo run*, with the whole package: every cell runs (plots, explorers) except the
-   autograded test cells, for the feedback and the hand grader;
+   autograded test cells, for the feedback and the hand grader. It costs most of the time of
+   a submission (the whole notebook, not just up to its last test); without it
+   (``Context.demo_run`` false) the feedback shows the code without outputs;
 2. the *evaluation run*, with the reference-free package (:mod:`.stubs`): the notebook up to
    its last test, each test replaced by the :mod:`.probe` of the calls the trusted test makes.
 
@@ -51,6 +53,10 @@ class Context:
     threads: int = 1
     max_disk: int = 2**30
     max_memory: int = MAX_MEMORY
+    demo_run: bool = True
+
+
+NOT_RERUN = "the code's outputs were not re-run for this page (graded without the demo run)"
 
 
 def _prepared(sub, release) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -149,11 +155,15 @@ def _grade_notebook(ctx: Context, nb_name: str, sub, folder: Path, result: Stude
     release = ctx.releases[nb_name]
     nb, notes = _prepared(sub, release)
     result.notes += [f"{nb_name}: {n}" if len(ctx.releases) > 1 else n for n in notes]
-    demo_run, demo_scratch = _run(ctx, _demo_notebook(nb), ctx.full_package, folder / "demo", None)
+    demo_run = None
+    if ctx.demo_run:
+        demo = _demo_notebook(nb)
+        demo_run, demo_scratch = _run(ctx, demo, ctx.full_package, folder / "demo", None)
+        result.seconds["demo"] = demo_run.seconds
     referee = ctx.referees[nb_name]
     eval_run, eval_scratch = _run(ctx, nb, ctx.eval_packages[nb_name], folder / "eval", referee)
-    result.seconds.update(demo=demo_run.seconds, evaluation=eval_run.seconds)
-    killed = eval_run.killed or demo_run.killed
+    result.seconds["evaluation"] = eval_run.seconds
+    killed = eval_run.killed or (demo_run.killed if demo_run else "")
     if killed:
         result.error = killed
     cells = []
@@ -170,6 +180,8 @@ def _grade_notebook(ctx: Context, nb_name: str, sub, folder: Path, result: Stude
             mine = next((c for c in nb.cells if _grade_id(c) == gid), None)
             answered = mine is not None and _text(mine) not in ("", _text(cell))
             cells.append(verdicts.written(gid, nb_name, points, answered))
+    if demo_run is None:
+        return cells, _demo_notebook(nb)
     executed, status = _executed(demo_scratch, _demo_notebook(nb))
     if status != "complete":
         result.notes.append(f"{nb_name}: the notebook run stopped early: {status[:300]}")
@@ -209,9 +221,8 @@ def grade_one(student: str, files: dict[str, Path], ctx: Context, out: Path) -> 
         result.pending_manual += v.max_points if v.points is None else 0.0
     for nb_name, nb in executed.items():
         mine = [v for v in result.verdicts if v.notebook == nb_name]
-        head = verdicts.header(
-            student, result.score, result.max_score, mine, result.notes, result.error
-        )
+        notes = result.notes + ([] if ctx.demo_run else [NOT_RERUN])
+        head = verdicts.header(student, result.score, result.max_score, mine, notes, result.error)
         page = verdicts.feedback_notebook(nb, ctx.releases[nb_name], mine, head)
         for kind, text in (("feedback", verdicts.to_html(page)), ("autograded", None)):
             dest = out / kind / student / f"{nb_name}.{'html' if text else 'ipynb'}"
