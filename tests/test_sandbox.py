@@ -361,3 +361,29 @@ def test_a_training_step_crosses_the_wall_with_its_side_effects(tmp_path):
     with pytest.raises(TransportError, match="not those of a module"):
         Encoder().encode([mine[2]])
     assert isinstance(decode(Encoder().encode(mine[0]), enc.tensors, build=False), Opaque)
+
+
+def test_execute_runs_every_cell_and_skips_the_slow_grammar_import(tmp_path):
+    """course/execute.py (the runner inside the sandbox) runs every cell past an error and
+    writes the notebook, without importing rfc3987_syntax (2 s of every run, unused)."""
+    import json
+
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell(s) for s in ("1 / 0", "print(6 * 7)")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    job = {"notebook": str(tmp_path / "in.ipynb"), "cwd": str(tmp_path),
+           "output": str(tmp_path / "out.ipynb"), "cell_timeout": 60}  # fmt: skip
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    script = ROOT / "netviz_tp" / "course" / "execute.py"
+    argv = [sys.executable, "-X", "importtime", str(script), str(tmp_path / "job.json")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "nbformat" in imported and "rfc3987_syntax.syntax_helpers" not in imported
+    ran = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert ran.cells[0].outputs[0]["ename"] == "ZeroDivisionError"
+    assert ran.cells[1].outputs[0]["text"] == "42\n"
+    assert ran.metadata["netviz_run"] == {"status": "complete"}

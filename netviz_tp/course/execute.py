@@ -16,6 +16,11 @@ from pathlib import Path
 
 
 def main(job_path: str) -> int:
+    # nbformat imports jsonschema, which imports rfc3987_syntax when it is installed (jupyter's
+    # dependencies pull it in); that builds a grammar at import, ~2 s of every run, for IRI
+    # format checks a notebook never needs. A None entry makes the import fail fast, and
+    # jsonschema goes without those checks.
+    sys.modules.setdefault("rfc3987_syntax", None)
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
