@@ -1,7 +1,7 @@
 """Class-scale grading: a synthetic class per practical, graded on one machine and on Dask.
 
 Usage: NETVIZ_TP_ASSETS=../shared/assets python bench/bench_class.py [--students N]
-       [--jobs J] [--workers W] [--assignment NAME ...] [--no-dask]
+       [--jobs J] [--workers W] [--assignment NAME ...] [--no-dask] [--no-demo-run]
 
 The class of each practical: copies of the instructor's solution and of typical mistakes (the
 answer cells edited as students get them wrong) and the untouched release. Prints, side by
@@ -10,7 +10,7 @@ local cluster (``--workers`` processes), where the time goes (assignment prepara
 demo run and evaluation run per submission, nbgrader's start-up, the kit's imports; the canary
 and the referees are part of each path's time), checks both
 paths gave the same grades, and projects 100 students x 3 practicals on this machine
-(target: at most 30 minutes).
+(target: at most 30 minutes). ``--no-demo-run`` grades as ``netviz-tp grade --no-demo-run``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--assignment", action="append")
     parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--no-demo-run", action="store_true")
     args = parser.parse_args()
+    demo_run = not args.no_demo_run
     names = args.assignment or Course.load(ROOT).assignments()
     startup = _seconds([sys.executable, "-m", "nbgrader", "--version"])
     imports = _seconds([sys.executable, "-c", "import netviz_tp, netviz_tp.checks"])
@@ -97,13 +99,15 @@ def main() -> int:
             release_notebooks(name, course=ROOT)
             prep = time.perf_counter() - start
             start = time.perf_counter()
-            local = grade(name, subs, Path(tmp) / "local", course=ROOT, jobs=args.jobs)
+            local = grade(name, subs, Path(tmp) / "local", course=ROOT, jobs=args.jobs,
+                          demo_run=demo_run)  # fmt: skip
             local_s = (time.perf_counter() - start - prep) / args.students
             dask_s, same = float("nan"), "-"
             if not args.no_dask:
                 start = time.perf_counter()
                 remote = grade_on_cluster(name, subs, Path(tmp) / "dask", course=ROOT,
-                                          scheduler=f"local:{args.workers}")  # fmt: skip
+                                          scheduler=f"local:{args.workers}",
+                                          demo_run=demo_run)  # fmt: skip
                 dask_s = (time.perf_counter() - start - prep) / args.students
                 same_grades = [(r.student, r.cells) for r in remote] == [
                     (r.student, r.cells) for r in local
