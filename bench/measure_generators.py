@@ -11,7 +11,7 @@ floor), the generator's images with their pixels shuffled (a floor with the same
 targeted universal perturbations trained on the assets' photos; then the generator and the two
 floors on EfficientNet-Lite0 (transfer, e in 5, 10, 20, 35 to save CPU time). 004:
 feature-vector generators without pre-training (one class, two classes at once, one filter)
-and with the pre-trained decoder (one class, two classes).
+and with the pre-trained decoder (one class, two classes), in the notebook's CPU budget.
 Writes ``results_<part>.json`` and figures into ``--out``; exit 1 if a check fails.
 """
 
@@ -28,7 +28,6 @@ import torch
 
 from netviz_tp import load_imagenet_val, load_model
 from netviz_tp.data import imagenet_classes, load_image, sample_images
-from netviz_tp.featgen import FEATURE_PRESETS
 from netviz_tp.fooling import (
     as_perturbation,
     class_hits,
@@ -40,7 +39,7 @@ from netviz_tp.fooling import (
 )
 from netviz_tp.generators import CONDITIONAL_PRESETS, fit_to
 from netviz_tp.plot import plot_fooling_curves, plot_images, short_name
-from netviz_tp.training import pretrain_autoencoder, train_conditional, train_feature
+from netviz_tp.training import BUDGETS, pretrain_autoencoder, train_conditional, train_feature
 
 CLASSES = [
     "tench",
@@ -109,7 +108,7 @@ def part_000(args, out: Path) -> dict:
 def part_004(args, out: Path) -> dict:
     model = load_model("squeezenet1_1")
     result: dict = {}
-    untrained, pretrained = FEATURE_PRESETS["untrained"], FEATURE_PRESETS["pretrained"]
+    untrained, pretrained = BUDGETS["cpu"].feature, BUDGETS["cpu"].pretrained
     t0 = time.perf_counter()
     ae = pretrain_autoencoder(settings=pretrained, progress=False)
     result["autoencoder"] = dict(seconds=time.perf_counter() - t0, loss=ae.losses[-1])
