@@ -15,11 +15,15 @@ it times, interleaved with the same threads (median and minimum of the repetitio
 - course: the same work, one image at a time, by the course loop restated in
   ``tests/course_reference.py`` on the course's plain network;
 - bare: the network's batched forward + backward pass on the same batch, ``steps`` times
-  (the work a step cannot avoid).
+  (the work a step cannot avoid);
+- bare, one at a time: the course network's forward + backward at batch 1, ``steps`` times
+  per image (the work the course loop cannot avoid).
 
 Printed per image-step, with the ratios course / batched (target: at least 2x) and batched
-/ bare (target: at most 1.1x). It also checks that each cell of the batch agrees with the
-course loop on the same network after one step (exit status 1 if not).
+/ bare (target: at most 1.1x), and the ceiling: bare one at a time / bare batched, the most
+any batched loop can gain over the course loop's unavoidable work on this machine. It also
+checks that each cell of the batch agrees with the course loop on the same network after one
+step (exit status 1 if not).
 """
 
 from __future__ import annotations
@@ -76,12 +80,23 @@ def bench(model, course_net, name: str, targets, vary, steps: int, repeats: int)
                 logits = model.net(z[: len(part)])
                 torch.autograd.grad(logits.gather(1, part[:, None]).sum(), z)
 
-    t = interleaved({"batched": batched, "course": course_loop, "bare fwd+bwd": bare}, repeats)
+    one_image = z0.clone().requires_grad_(True)
+
+    def bare_one_at_a_time():
+        for target in cell_targets:
+            for _ in range(steps):
+                torch.autograd.grad(course_net(one_image)[0, target], one_image)
+
+    methods = {"batched": batched, "course": course_loop, "bare fwd+bwd": bare,
+               "bare, one at a time": bare_one_at_a_time}  # fmt: skip
+    t = interleaved(methods, repeats)
     title = f"{model.name}, {name}: {n} images x {steps} steps, chunk {chunk}, x {repeats}"
     ms = report(title, t, 1000 / (n * steps), "ms per image-step")
     speedup, overhead = ms["course"] / ms["batched"], ms["batched"] / ms["bare fwd+bwd"]
     print(f"    course / batched        {speedup:5.2f}x  (target >= 2)")
     print(f"    batched / bare fwd+bwd  {overhead:5.2f}x  (target <= 1.1)")
+    ceiling = ms["bare, one at a time"] / ms["bare fwd+bwd"]
+    print(f"    ceiling: bare one at a time / bare batched {ceiling:5.2f}x")
     one = sweep(model, targets, vary, **{**common, "steps": 1}).x
     ref = torch.cat(course_loop(model.net, 1))
     diff = (one - ref).abs().max().item()
