@@ -122,7 +122,8 @@ def part_004(args, out: Path) -> dict:
     for kind, settings in (("untrained", untrained), ("pretrained", pretrained)):
         for label, units, layer in objectives[: 3 if kind == "untrained" else 2]:
             t0 = time.perf_counter()
-            r = train_feature(model, units, settings, layer=layer, decoder=decoder, progress=False)
+            frozen = decoder if settings.pretrained else None
+            r = train_feature(model, units, settings, layer=layer, decoder=frozen, progress=False)
             img = fit_to(r.extra["image"], model.input_size)
             with torch.no_grad():
                 top = model(img).topk(3).indices[0].tolist()

@@ -185,8 +185,9 @@ def train_feature(
             of ``layer``.
         settings: a :class:`FeatureSettings` or a preset name (``FEATURE_PRESETS``: "untrained",
             "pretrained", "paper", "mnist").
-        decoder: the pre-trained decoder to freeze when ``settings.pretrained`` (default: the
-            cached :func:`pretrain_autoencoder` on :func:`natural_images`).
+        decoder: the pre-trained decoder to freeze, only with ``settings.pretrained`` (default:
+            the cached :func:`pretrain_autoencoder` on :func:`natural_images`); it is copied,
+            the caller's stays as it is.
 
     Returns: :class:`Trained`; ``extra["image"]`` is the final image ``[1, C, S, S]`` in
     ``[0, 1]`` (the median of the last ``median_of`` snapshots).
@@ -194,6 +195,11 @@ def train_feature(
     s = _settings(settings, FEATURE_PRESETS, FeatureSettings)
     check_model(model)
     objective, units = feature_objective(model, units, layer)
+    if decoder is not None and not s.pretrained:
+        raise ValueError(
+            "decoder= is the frozen decoder of settings with pretrained=True; these settings "
+            "train a generator from scratch: leave decoder out"
+        )
     if s.pretrained and decoder is None:
         decoder = pretrain_autoencoder(settings=s, progress=progress).generator.decoder
     if s.pretrained:

@@ -103,6 +103,26 @@ def test_the_final_image_is_the_median_of_the_last_snapshots(tiny):
     assert torch.allclose(run.extra["image"], torch.stack(shots).median(dim=0).values)
 
 
+@pytest.mark.parametrize("jitter", ["code", "input"])
+def test_the_jitter_lands_where_the_settings_say(jitter):
+    """ "code": alpha + sigma N (ours); "input": alpha * (1 + sigma N) (the authors' code);
+    no noise: alpha itself, the final image's input."""
+    from netviz_tp.featgen import FeatureGenerator
+
+    gen = FeatureGenerator(replace(FEAT, jitter=jitter, sigma=0.5))
+    with torch.no_grad():
+        gen.alpha.copy_(torch.linspace(-2, 3, gen.alpha.numel()).view_as(gen.alpha))
+    codes = []
+    gen.decoder.register_forward_pre_hook(lambda module, args: codes.append(args[0]))
+    noise = torch.randn(gen.ones.shape, generator=torch.Generator().manual_seed(0))
+    gen(noise), gen()
+    alpha = gen.alpha.detach()
+    expected = alpha + 0.5 * noise if jitter == "code" else alpha * (1 + 0.5 * noise)
+    assert torch.allclose(codes[0], expected) and torch.equal(codes[1], alpha)
+    with pytest.raises(ValueError, match='jitter must be "code" or "input"'):
+        FeatureGenerator(replace(FEAT, jitter="output"))
+
+
 def test_pretrained_variant_trains_the_scale_vector_only(tiny):
     settings = replace(
         FEAT,
@@ -123,6 +143,8 @@ def test_pretrained_variant_trains_the_scale_vector_only(tiny):
     assert same(decoder, weights(run.generator.decoder))  # frozen, statistics included
     assert same(decoder, weights(ae.generator.decoder))
     assert not torch.equal(run.generator.alpha, torch.ones_like(run.generator.alpha))
+    with pytest.raises(ValueError, match="train a generator from scratch: leave decoder out"):
+        train_feature(tiny, 3, FEAT, decoder=ae.generator.decoder, progress=False)
 
 
 # --- checkpoints: cache, atomic files, resume -------------------------------------------------

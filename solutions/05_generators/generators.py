@@ -261,9 +261,10 @@ objectives = [
 ]
 decoder = pretrain_autoencoder(settings=PRETRAINED).generator.decoder
 shown, titles = [], []
-for kind, settings in (("from scratch", FEATURE), ("pre-trained decoder", PRETRAINED)):
+for kind, settings, frozen in (("from scratch", FEATURE, None),
+                               ("pre-trained decoder", PRETRAINED, decoder)):  # fmt: skip
     for units, layer in objectives:
-        r = train_feature(model, units, settings, layer=layer, decoder=decoder)
+        r = train_feature(model, units, settings, layer=layer, decoder=frozen)
         shown.append(fit_to(r.extra["image"], model.input_size))
         what = f"filter {units[0]} of {layer}" if layer else " + ".join(units)
         titles.append(f"{kind}\n{what}")
