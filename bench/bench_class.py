@@ -9,8 +9,10 @@ side, the seconds per submission of the local path (``--jobs``) and of the Dask 
 local cluster (``--workers`` processes), where the time goes (assignment preparation, the sandboxed
 demo run and evaluation run per submission, nbgrader's start-up, the kit's imports; the canary
 and the referees are part of each path's time), checks both
-paths gave the same grades, and projects 100 students x 3 practicals on this machine
-(target: at most 30 minutes). ``--no-demo-run`` grades as ``netviz-tp grade --no-demo-run``.
+paths gave the same grades, and projects 100 students x 3 practicals on this machine: each
+practical's fixed part (preparation, referee, canary) once, plus 100 submissions' runs spread
+over the jobs (target: at most 30 minutes). ``--no-demo-run`` grades as ``netviz-tp grade
+--no-demo-run``.
 """
 
 from __future__ import annotations
@@ -115,7 +117,9 @@ def main() -> int:
                 same, ok = ("yes" if same_grades else "NO"), ok and same_grades
         steps = {s: statistics.fmean(r.seconds.get(s, 0.0) for r in local)
                  for s in ("demo", "evaluation")}  # fmt: skip
-        projected += prep + 100 * local_s
+        runs = statistics.fmean(sum(r.seconds.values()) for r in local)  # one submission's
+        fixed = prep + args.students * (local_s - runs / args.jobs)  # release, referee, canary
+        projected += fixed + 100 * runs / args.jobs
         print(
             f"{name:<24}{args.students:>4}{prep:>8.1f}{local_s:>13.1f}{dask_s:>12.1f}"
             f"{steps['demo']:>10.1f}{steps['evaluation']:>12.1f}  {same}"
