@@ -35,7 +35,7 @@ CLASS, PRACTICALS, TARGET_MINUTES = 100, 3, 30
 
 
 def bench(assignment: str, copies: int, jobs: int, config: tuple) -> tuple[float, float, bool]:
-    """(batch seconds per submission, seconds of its two runs, all copies got full marks?)"""
+    """(batch seconds per submission, seconds of its runs, all copies got full marks?)"""
     course = Course.load(ROOT)
     source_dir = course.source(assignment)
     releases = release_notebooks(assignment, course=ROOT)

@@ -136,8 +136,8 @@ def grade(
         max_disk: bytes a submission may write in its scratch folder (1 GiB).
         max_memory: resident bytes of one sandboxed run, all its processes (8 GiB).
         demo_run: run the whole notebook once more, with the plots and explorers, for the
-            feedback pages and the hand grader (True); False grades in about a third of the
-            time, the pages then showing the code without outputs.
+            feedback pages and the hand grader (True); False grades a large class in about
+            40 % of the time, the pages then showing the code without outputs.
 
     Returns:
         One :class:`StudentResult` per entry of the submissions folder, sorted by student id.

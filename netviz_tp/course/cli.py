@@ -191,7 +191,8 @@ def parser() -> argparse.ArgumentParser:
         "--no-demo-run",
         action="store_true",
         help="skip the run of the whole notebook that gives the feedback pages their plots and "
-        "explorers: about 3x faster for a large class; the pages then show code without outputs",
+        "explorers: about 2.5x faster for a large class; the pages then show code without "
+        "outputs",
     )
     grade.add_argument(
         "--no-gradebook",
