@@ -276,7 +276,7 @@ BUDGETS = {
         10,
         CONDITIONAL_PRESETS["imagenet_small"],
         with_steps(FEATURE_PRESETS["untrained"], 250),  # half the paper's 500 AdaMax updates
-        replace(with_steps(FEATURE_PRESETS["pretrained"], 400), snapshot_every=20),  # 1,200
+        replace(with_steps(FEATURE_PRESETS["pretrained"], 400), snapshot_every=20),  # of 1,200
         100,
         (1, 3, 6, 10, 15, 20, 25, 35),
     ),
