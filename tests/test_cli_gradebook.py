@@ -41,8 +41,9 @@ def test_grade_with_a_scheduler_goes_to_the_cluster(capsys, monkeypatch):
     monkeypatch.setattr(fanout, "grade_on_cluster", lambda *a, **k: calls.append((a, k)) or [])
     monkeypatch.setattr(grading, "grade", lambda *a, **k: 1 / 0)  # never the local path
     code, _, _ = run_cli(capsys, "grade", "toy", "subs", "--out", "o", "--scheduler", "local:2",
-                     "--no-gradebook", "--sandbox", "bubblewrap", "--regrade")  # fmt: skip
+                     "--no-gradebook", "--sandbox", "bubblewrap", "--regrade",
+                     "--no-demo-run")  # fmt: skip
     assert code == 0
     options = {"scheduler": "local:2", "course": ".", "cell_timeout": 60, "wall_timeout": 600.0,
-               "sandbox_kind": "bubblewrap", "regrade": True}  # fmt: skip
+               "sandbox_kind": "bubblewrap", "regrade": True, "demo_run": False}  # fmt: skip
     assert calls == [(("toy", "subs", "o"), options)]
