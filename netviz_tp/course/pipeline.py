@@ -155,9 +155,8 @@ def _grade_notebook(ctx: Context, nb_name: str, sub, folder: Path, result: Stude
     release = ctx.releases[nb_name]
     nb, notes = _prepared(sub, release)
     result.notes += [f"{nb_name}: {n}" if len(ctx.releases) > 1 else n for n in notes]
-    demo_run = None
+    demo, demo_run = _demo_notebook(nb), None  # also the page's fallback, without outputs
     if ctx.demo_run:
-        demo = _demo_notebook(nb)
         demo_run, demo_scratch = _run(ctx, demo, ctx.full_package, folder / "demo", None)
         result.seconds["demo"] = demo_run.seconds
     referee = ctx.referees[nb_name]
@@ -181,8 +180,8 @@ def _grade_notebook(ctx: Context, nb_name: str, sub, folder: Path, result: Stude
             answered = mine is not None and _text(mine) not in ("", _text(cell))
             cells.append(verdicts.written(gid, nb_name, points, answered))
     if demo_run is None:
-        return cells, _demo_notebook(nb)
-    executed, status = _executed(demo_scratch, _demo_notebook(nb))
+        return cells, demo
+    executed, status = _executed(demo_scratch, demo)
     if status != "complete":
         result.notes.append(f"{nb_name}: the notebook run stopped early: {status[:300]}")
     return cells, executed
