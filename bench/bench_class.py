@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from common import class_seconds
 
 from netviz_tp.course.config import Course
 from netviz_tp.course.fanout import grade_on_cluster
@@ -118,8 +119,8 @@ def main() -> int:
         steps = {s: statistics.fmean(r.seconds.get(s, 0.0) for r in local)
                  for s in ("demo", "evaluation")}  # fmt: skip
         runs = statistics.fmean(sum(r.seconds.values()) for r in local)  # one submission's
-        fixed = prep + args.students * (local_s - runs / args.jobs)  # release, referee, canary
-        projected += fixed + 100 * runs / args.jobs
+        batch = prep + args.students * local_s
+        projected += class_seconds(batch, args.students, runs, args.jobs, 100)
         print(
             f"{name:<24}{args.students:>4}{prep:>8.1f}{local_s:>13.1f}{dask_s:>12.1f}"
             f"{steps['demo']:>10.1f}{steps['evaluation']:>12.1f}  {same}"

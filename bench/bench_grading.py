@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from common import class_seconds
 
 from netviz_tp.course.config import Course
 from netviz_tp.course.grading import grade, release_notebooks
@@ -75,8 +76,8 @@ def main() -> int:
         ok &= all(full)
         for demo_run, label in ((True, "bubblewrap"), (False, "no demo run")):
             p, r, _ = measured[label]
-            fixed = p * args.copies - args.copies * r / args.jobs
-            projections[demo_run].append(fixed / CLASS + r / args.jobs)
+            total = class_seconds(p * args.copies, args.copies, r, args.jobs, CLASS)
+            projections[demo_run].append(total / CLASS)
         print(f"{name:<20}{args.copies:>7}{args.jobs:>5}  {' | '.join(f'{p:.1f}' for p in per):>34}"
               f"  {' | '.join(f'{r:.1f}' for r in runs):>28}  {per[0] / per[1]:>11.2f}x"
               f"  {projections[True][-1]:>14.1f} | {projections[False][-1]:.1f} s"

@@ -1,5 +1,6 @@
-"""What the SqueezeNet benchmarks share: the command line, the model and images, and timing a
-control change of an explorer. Imported by the scripts of this folder (run as scripts)."""
+"""What the benchmarks share: the SqueezeNet command line, model and images, timing a control
+change of an explorer, and the class-scale projection of grading. Imported by the scripts of
+this folder (run as scripts)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,10 @@ def update_times(ex, control, values) -> list[float]:
             raise RuntimeError(f"the explorer reported an error: {ex.error.value}")
         times.append(time.perf_counter() - start)
     return times
+
+
+def class_seconds(batch: float, submissions: int, runs: float, jobs: int, students: int) -> float:
+    """Seconds to grade ``students`` from one measured batch: its fixed part (release,
+    referee, canary: the ``batch`` wall seconds less its ``submissions`` runs of ``runs``
+    seconds each, spread over the ``jobs``) once, plus ``students`` runs over the jobs."""
+    return batch - submissions * runs / jobs + students * runs / jobs
