@@ -30,7 +30,8 @@ MAGIC = b"netviz-tp checkpoint sha256="
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is truncated or corrupted (its sha256 does not match)."""
+    """A checkpoint file is truncated or corrupted (its sha256 does not match), or its weights
+    do not fit the network they are loaded into."""
 
 
 def cache_folder() -> Path:
@@ -73,6 +74,17 @@ def load_checkpoint(path: Path) -> dict:
             f"{path} is truncated or corrupted (sha256 mismatch); delete it to retrain"
         )
     return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+
+
+def _check_fits(module: nn.Module, weights: dict, path: Path) -> None:
+    """Raise CheckpointError unless ``weights`` has the names and shapes of ``module``'s own
+    (a cache written by another version of the architecture), before anything is loaded."""
+    own = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if own != {k: tuple(v.shape) for k, v in weights.items()}:
+        raise CheckpointError(
+            f"{path} holds weights of another architecture (written by another version of "
+            "netviz-tp?)"
+        )
 
 
 def fingerprint(module: nn.Module) -> str:
@@ -139,6 +151,7 @@ def fit(
     if path is not None and path.exists():
         try:
             state = load_checkpoint(path)
+            _check_fits(generator, state["generator"], path)
         except CheckpointError as err:
             warnings.warn(f"{err}; training again", stacklevel=3)
             path.unlink()
