@@ -30,12 +30,18 @@ class ConditionalSettings:
 
     The paper gives none of them; these are ours, chosen to train in minutes on a CPU:
 
-    - ``base``, ``widths``: a ``base x base`` map up-sampled x2 (nearest) once per entry of
-      ``widths``, each stage ``concat(features, label map) -> conv 3x3 -> GroupNorm -> ReLU``;
-      images of side ``base * 2**len(widths)`` are resized (bilinear) to the classifier's
-      input. GroupNorm, not BatchNorm: a batch mixes classes, and per-image normalisation
-      keeps one class's image independent of the others in the batch (and identical at
-      training and at inference).
+    - ``base``, ``widths``: a ``base x base`` map up-sampled x2 once per entry of ``widths``,
+      each stage ``concat(features, label map) -> up-sampling -> GroupNorm -> ReLU``; images
+      of side ``base * 2**len(widths)`` are resized (bilinear) to the classifier's input.
+      GroupNorm, not BatchNorm: a batch mixes classes, and per-image normalisation keeps one
+      class's image independent of the others in the batch (and identical at training and at
+      inference).
+    - ``upsample``: ``"nearest"`` (x2 nearest, then a 3x3 convolution: ours, smooth images)
+      or ``"deconv"`` (a 4x4 transposed convolution of stride 2: the paper's "deconvolution
+      network", with its checkerboard patterns, Odena et al. 2016, doi:10.23915/distill.00003).
+      Measured on SqueezeNet (README, CPU preset): the paper's trains faster (106 s against
+      167 s) and fools more (FR(10) 0.19 against 0.11), and its images show dots on a grid
+      where ours show shapes; both stay below random signs (0.40).
     - ``embed_dim``: the label embedding, broadcast and concatenated before every convolution
       and the output convolution (the paper's block "feeding the input information to modules
       in different depths"); output ``tanh`` (the paper's matrix in [-1, 1]) -> ``(t+1)/2``.
@@ -49,6 +55,7 @@ class ConditionalSettings:
     embed_dim: int = 32
     base: int = 7
     widths: tuple[int, ...] = (128, 64, 32, 16)
+    upsample: str = "nearest"
     lr: float = 2e-3
     final_lr_ratio: float = 0.05
     steps: int = 300
@@ -56,6 +63,14 @@ class ConditionalSettings:
     seed: int = 0
     checkpoint_every: int = 50
 
+
+UPSAMPLING = {
+    "nearest": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 3, padding=1),  # after x2 nearest
+    "deconv": lambda c_in, c_out: nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
+}
+"""``ConditionalSettings.upsample`` -> the convolution of a stage, ``[N, c_in, s, s] -> [N,
+c_out, 2s, 2s]`` ("nearest": the features are up-sampled before it, the label map is not:
+cheaper than up-sampling both)."""
 
 CONDITIONAL_PRESETS = {
     "mnist": ConditionalSettings(embed_dim=16, widths=(32, 16), steps=200),  # 7 -> 28
@@ -152,6 +167,10 @@ class ConditionalGenerator(nn.Module):
 
     def __init__(self, units, settings: ConditionalSettings, *, channels=3, layer=None):
         super().__init__()
+        if settings.upsample not in UPSAMPLING:
+            raise ValueError(
+                f"upsample must be one of {sorted(UPSAMPLING)}, got {settings.upsample!r}"
+            )
         units = torch.as_tensor(units, dtype=torch.long).reshape(-1)
         self.register_buffer("units", units)
         self.settings, self.layer, self.channels = settings, layer, channels
@@ -161,7 +180,7 @@ class ConditionalGenerator(nn.Module):
         widths = (w0, *settings.widths)
         self.stages = nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(w_in + e, w_out, 3, padding=1),
+                UPSAMPLING[settings.upsample](w_in + e, w_out),
                 nn.GroupNorm(min(8, w_out), w_out),
                 nn.ReLU(),
             )
@@ -191,7 +210,8 @@ class ConditionalGenerator(nn.Module):
         label = self.embed(index)
         h = F.relu(self.stem(label)).view(len(index), -1, self.settings.base, self.settings.base)
         for stage in self.stages:
-            h = F.interpolate(h, scale_factor=2, mode="nearest")
+            if self.settings.upsample == "nearest":
+                h = F.interpolate(h, scale_factor=2, mode="nearest")
             h = stage(_with_label(h, label))
         return torch.tanh(self.head(_with_label(h, label)))
 
