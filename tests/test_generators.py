@@ -73,8 +73,11 @@ def test_conditional_training_leaves_the_classifier_alone_and_lowers_the_loss(ti
     assert images.shape == (3, 3, 32, 32) and images.min() >= 0 and images.max() <= 1
 
 
-def test_conditional_generator_reaches_its_classes_on_a_tiny_network(tiny):
-    run = train_conditional(tiny, [1, 4, 7], replace(COND, steps=80), progress=False)
+@pytest.mark.parametrize("upsample", ["nearest", "deconv"])
+def test_conditional_generator_reaches_its_classes_on_a_tiny_network(tiny, upsample):
+    settings = replace(COND, steps=80, upsample=upsample)
+    run = train_conditional(tiny, [1, 4, 7], settings, progress=False)
+    assert run.generator.side == 16
     with torch.no_grad():
         pred = tiny(run.generator.images([7, 1], size=32)).argmax(1)
     assert pred.tolist() == [7, 1]
@@ -187,6 +190,18 @@ def test_a_corrupted_cache_entry_is_trained_again_with_a_warning(tiny):
     assert again.resumed_from == 0 and again.losses == first.losses
 
 
+def test_a_cache_entry_of_another_architecture_is_trained_again_with_a_warning(tiny):
+    first = train_conditional(tiny, [1, 2], COND, progress=False)
+    state = load_checkpoint(first.path)
+    state["generator"] = {k.replace("stages.0.0.", "stages.0.0.1."): v
+                          for k, v in state["generator"].items()}  # fmt: skip
+    save_checkpoint(first.path, state)  # an intact file, written by another architecture
+    with pytest.warns(UserWarning, match="another architecture.*training again"):
+        again = train_conditional(tiny, [1, 2], COND, progress=False)
+    assert again.resumed_from == 0 and again.losses == first.losses
+    assert same(weights(first.generator), weights(again.generator))
+
+
 @pytest.mark.parametrize("kind", ["conditional", "feature"])
 def test_interrupted_training_resumes_and_ends_as_if_uninterrupted(tiny, kind, cache):
     def run(**kw):
@@ -229,6 +244,8 @@ def test_bad_units_layers_and_settings_are_refused(tiny):
         train_conditional(tiny, [0], "imagenet-small", progress=False)
     with pytest.raises(ValueError, match="steps"):
         train_conditional(tiny, [0], replace(COND, steps=0), progress=False)
+    with pytest.raises(ValueError, match=r"upsample must be one of \['deconv', 'nearest'\]"):
+        train_conditional(tiny, [0], replace(COND, upsample="bilinear"), progress=False)
     with pytest.raises(ValueError, match="optimizer"):
         train_feature(tiny, 1, replace(FEAT, optimizer="adam"), progress=False)
     run = train_conditional(tiny, [1, 2], COND, progress=False)
