@@ -4,12 +4,14 @@ Usage: NETVIZ_TP_ASSETS=../shared/assets python bench/measure_generators.py
        [--part 000|004|all] [--steps N] [--out DIR] [--threads T]
 
 000: trains the class-conditional generator for ten classes (preset "imagenet_small"),
-reports how many of its images SqueezeNet classifies as their class, then the fooling curves
-(untargeted fooling rate and targeted hit rate) on the course's 25 images, which no
-generator saw, for: the generator, practical 3's gradient ascent, random sign noise (the
-floor), the generator's images with their pixels shuffled (a floor with the same values) and
-targeted universal perturbations trained on the assets' photos; then the generator and the two
-floors on EfficientNet-Lite0 (transfer, e in 5, 10, 20, 35 to save CPU time). 004:
+and the same generator with the paper's deconvolutions, reports how many of their images
+SqueezeNet classifies as their class, then the fooling curves (untargeted fooling rate and
+targeted hit rate) on the course's 25 images, which no perturbation was made from, for: both
+generators, the generator's signs (its pattern at the full L-inf budget), practical 3's
+gradient ascent with and without its regularisers, random sign noise (the floor), the
+generator's images with their pixels shuffled (a floor with the same values) and targeted
+universal perturbations trained on the assets' photos; then the generator and the two floors
+on EfficientNet-Lite0 (transfer, e in 5, 10, 20, 35 to save CPU time). 004:
 feature-vector generators without pre-training (one class, two classes at once, one filter)
 and with the pre-trained decoder (one class, two classes), in the notebook's CPU budget.
 Writes ``results_<part>.json`` and figures into ``--out``; exit 1 if a check fails.
@@ -28,6 +30,7 @@ import torch
 
 from netviz_tp import load_imagenet_val, load_model
 from netviz_tp.data import imagenet_classes, load_image, sample_images
+from netviz_tp.featviz_settings import PRESETS
 from netviz_tp.fooling import (
     as_perturbation,
     class_hits,
@@ -70,13 +73,25 @@ def part_000(args, out: Path) -> dict:
     gen = trained.generator
     images = gen.images(size=model.input_size)
     hits = class_hits(model, images, gen.units)
-    plot_images(images, [short_name(c, NAMES) for c in gen.units]).savefig(out / "generator.png")
+    titles = [short_name(c, NAMES) for c in gen.units]
+    plot_images(images, titles).savefig(out / "generator.png")
+    t0 = time.perf_counter()
+    paper = train_conditional(model, CLASSES, replace(settings, upsample="deconv"), progress=False)
+    paper_s = time.perf_counter() - t0
+    paper_images = paper.generator.images(size=model.input_size)
+    plot_images(paper_images, titles).savefig(out / "generator_deconv.png")
     data = load_imagenet_val()
     photos = torch.cat([load_image(p) for p in sample_images().values()])
     t0 = time.perf_counter()
+    unregularised = replace(PRESETS["pixels"], l2=0, blur_sigma=0, jitter=0)
     refs = {
         "generator": as_perturbation(images),
+        "generator, deconvolutions": as_perturbation(paper_images),
+        "generator, signs": as_perturbation(images).sign(),
         "gradient ascent": gradient_ascent_references(model, gen.units, steps=100),
+        "gradient ascent, no regularisers": gradient_ascent_references(
+            model, gen.units, steps=100, preset=unregularised
+        ),
         "sign noise": sign_noise(images),
         "shuffled generator": shuffled(as_perturbation(images)),
         "universal (photos)": universal_references(model, photos, gen.units),
@@ -84,13 +99,16 @@ def part_000(args, out: Path) -> dict:
     refs_s = time.perf_counter() - t0
     result = dict(
         train_seconds=train_s,
+        deconv_train_seconds=paper_s,
         references_seconds=refs_s,
         steps=settings.steps,
         resumed_from=trained.resumed_from,
         steps_done=len(trained.losses),
         classes=CLASSES,
         recognised=hits.tolist(),
+        recognised_deconv=class_hits(model, paper_images, gen.units).tolist(),
         final_loss=trained.losses[-1],
+        final_loss_deconv=paper.losses[-1],
     )
     for name in ("squeezenet1_1", "efficientnet_lite0"):
         net = model if name == "squeezenet1_1" else load_model(name)
@@ -160,15 +178,17 @@ def main() -> int:
         print(json.dumps(result, indent=1))
         if part == "000":
             sq = result["squeezenet1_1"]
-            pairs = zip(sq["generator"]["fooling"], sq["sign noise"]["fooling"], strict=True)
-            above = all(g > n for g, n in pairs)
+            floor = sq["sign noise"]["fooling"]
+            above = {
+                name: all(f > n for f, n in zip(c["fooling"], floor, strict=True))
+                for name, c in sq.items()
+                if name not in ("seconds", "sign noise")
+            }
             rising = sq["generator"]["fooling"][-1] > sq["generator"]["fooling"][0]
             share = sum(result["recognised"]) / len(result["recognised"])
-            print(
-                f"recognised {share:.0%} (target >= 95%); above the noise floor at every e: "
-                f"{above}; rising: {rising}"
-            )
-            ok = ok and share >= 0.95 and above and rising
+            print(f"recognised {share:.0%} (target >= 95%); rising: {rising}")
+            print(f"above the noise floor at every e: {above}")
+            ok = ok and share >= 0.95 and above["generator"] and rising
     return 0 if ok else 1
 
 

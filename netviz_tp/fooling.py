@@ -152,14 +152,14 @@ def class_hits(model, x: torch.Tensor, classes) -> torch.Tensor:
         return model(x).argmax(dim=1) == as_target(classes, len(x), model)
 
 
-def gradient_ascent_references(model, classes, *, steps: int = 100, seed: int = 0):
-    """Practical 3's class visualisations (``featviz``, preset "pixels") as perturbations.
+def gradient_ascent_references(model, classes, *, steps=100, seed=0, preset="pixels"):
+    """Practical 3's class visualisations (``featviz``, default preset "pixels") as
+    perturbations; ``preset`` any of :func:`class_visualization`'s (e.g. without regularisers).
 
     Shape: ``classes [K]`` -> ``V [K, C, S, S]`` with ``max |V| = 1`` (S: the model's input).
     """
-    res = class_visualization(
-        model, list(as_target(classes, _count(classes)).tolist()), steps=steps, seed=seed
-    )
+    targets = list(as_target(classes, _count(classes)).tolist())
+    res = class_visualization(model, targets, preset=preset, steps=steps, seed=seed)
     return as_perturbation(res.x)
 
 
