@@ -32,7 +32,7 @@ def _csv(path: Path) -> list[dict]:
 
 def test_two_worker_processes_give_the_local_grades(tmp_path):
     _class(tmp_path / "subs")
-    options = dict(course=TOY, cell_timeout=10, wall_timeout=300)
+    options = dict(course=TOY, cell_timeout=10, wall_timeout=300, demo_run=False)
     local = grade("toy", tmp_path / "subs", tmp_path / "local", jobs=2, **options)
     remote = grade_on_cluster("toy", tmp_path / "subs", tmp_path / "dask", scheduler="local:2",
                               **options)  # fmt: skip
