@@ -40,7 +40,7 @@ class ConditionalSettings:
       or ``"deconv"`` (a 4x4 transposed convolution of stride 2: the paper's "deconvolution
       network", with its checkerboard patterns, Odena et al. 2016, doi:10.23915/distill.00003).
       Measured on SqueezeNet (README, CPU preset): the paper's trains faster (106 s against
-      167 s) and fools more (FR(10) 0.19 against 0.11), and its images show dots on a grid
+      153 s) and fools more (FR(10) 0.19 against 0.13), and its images show dots on a grid
       where ours show shapes; both stay below random signs (0.40).
     - ``embed_dim``: the label embedding, broadcast and concatenated before every convolution
       and the output convolution (the paper's block "feeding the input information to modules

@@ -253,13 +253,15 @@ def with_steps(settings, steps: int):
 class GeneratorBudget:
     """What a practical-5 run trains and measures on a machine: ``classes`` trained by the
     class-conditional generator, its ``conditional`` and the ``feature`` generator's
-    settings, the ``vis_steps`` of the gradient-ascent references, the coefficients ``e``."""
+    settings, the ``vis_steps`` of the gradient-ascent references, the ``universal_steps`` of
+    the universal perturbations, the coefficients ``e``."""
 
     classes: int
     conditional: ConditionalSettings
     feature: FeatureSettings
     pretrained: FeatureSettings
     vis_steps: int
+    universal_steps: int
     e: tuple[int, ...]
 
 
@@ -270,6 +272,7 @@ BUDGETS = {
         with_steps(FEATURE_PRESETS["untrained"], 10),
         replace(with_steps(FEATURE_PRESETS["pretrained"], 10), ae_steps=10, median_of=2),
         5,
+        2,
         (10, 35),
     ),
     "cpu": GeneratorBudget(  # 10 classes against SqueezeNet, < 10 min on 2 cores: see the README
@@ -278,7 +281,8 @@ BUDGETS = {
         with_steps(FEATURE_PRESETS["untrained"], 250),  # half the paper's 500 AdaMax updates
         replace(with_steps(FEATURE_PRESETS["pretrained"], 400), snapshot_every=20),  # of 1,200
         100,
-        (1, 3, 6, 10, 15, 20, 25, 35),
+        20,  # the L-inf bound is reached after 10 signed steps of 1/255
+        (1, 3, 6, 10, 20, 35),
     ),
     "gpu": GeneratorBudget(  # a Colab T4, well under 30 minutes (estimate, not measured)
         100,
@@ -286,6 +290,7 @@ BUDGETS = {
         FEATURE_PRESETS["paper"],
         replace(FEATURE_PRESETS["pretrained"], ae_steps=3000),
         200,
+        100,
         tuple(range(1, 36)),
     ),
 }

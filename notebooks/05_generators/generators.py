@@ -72,6 +72,7 @@ CONDITIONAL = SIZES.conditional  # the class-conditional generator's settings
 FEATURE = SIZES.feature  # the feature-vector generator, trained from scratch
 PRETRAINED = SIZES.pretrained  # ... and with the pre-trained decoder
 VIS_STEPS = SIZES.vis_steps  # gradient ascent (part 3), for comparison
+UNIVERSAL_STEPS = SIZES.universal_steps  # universal perturbations, the optimised reference
 E = SIZES.e  # coefficients of the fooling curve, in grey levels
 SEED = 0
 
@@ -122,7 +123,9 @@ checks.check_generator_step(generator_step)
 # The package's loop runs the same update, seeded, with a progress bar; it writes a
 # checkpoint now and then, so an interrupted cell resumes where it stopped and a re-run loads
 # the trained generator instead of training again. Below: its images, titled with the
-# network's confidence, beside part 3's gradient ascent for the same classes.
+# network's confidence, beside part 3's gradient ascent for the same classes. Its stages
+# up-sample by "nearest, then a convolution"; `dataclasses.replace(CONDITIONAL,
+# upsample="deconv")` builds the paper's deconvolution network instead (compare its images).
 
 # %%
 run = train_conditional(model, CLASSES, CONDITIONAL)
@@ -188,7 +191,7 @@ references = {
     "gradient ascent": ascent,
     "sign noise": fooling.sign_noise(ascent, seed=SEED),
     "shuffled generator": fooling.shuffled(fooling.as_perturbation(gen_images), seed=SEED),
-    "universal": fooling.universal_references(model, x_train, targets, steps=VIS_STEPS // 3 + 1),
+    "universal": fooling.universal_references(model, x_train, targets, steps=UNIVERSAL_STEPS),
 }
 curves = [
     fooling.fooling_curve(model, x_test, v, targets, e=E, name=k) for k, v in references.items()

@@ -70,6 +70,7 @@ CONDITIONAL = SIZES.conditional  # the class-conditional generator's settings
 FEATURE = SIZES.feature  # the feature-vector generator, trained from scratch
 PRETRAINED = SIZES.pretrained  # ... and with the pre-trained decoder
 VIS_STEPS = SIZES.vis_steps  # gradient ascent (part 3), for comparison
+UNIVERSAL_STEPS = SIZES.universal_steps  # universal perturbations, the optimised reference
 E = SIZES.e  # coefficients of the fooling curve, in grey levels
 SEED = 0
 
@@ -129,7 +130,9 @@ checks.check_generator_step(generator_step, seed=2, tol=1e-4)
 # The package's loop runs the same update, seeded, with a progress bar; it writes a
 # checkpoint now and then, so an interrupted cell resumes where it stopped and a re-run loads
 # the trained generator instead of training again. Below: its images, titled with the
-# network's confidence, beside part 3's gradient ascent for the same classes.
+# network's confidence, beside part 3's gradient ascent for the same classes. Its stages
+# up-sample by "nearest, then a convolution"; `dataclasses.replace(CONDITIONAL,
+# upsample="deconv")` builds the paper's deconvolution network instead (compare its images).
 
 # %%
 run = train_conditional(model, CLASSES, CONDITIONAL)
@@ -212,7 +215,7 @@ references = {
     "gradient ascent": ascent,
     "sign noise": fooling.sign_noise(ascent, seed=SEED),
     "shuffled generator": fooling.shuffled(fooling.as_perturbation(gen_images), seed=SEED),
-    "universal": fooling.universal_references(model, x_train, targets, steps=VIS_STEPS // 3 + 1),
+    "universal": fooling.universal_references(model, x_train, targets, steps=UNIVERSAL_STEPS),
 }
 curves = [
     fooling.fooling_curve(model, x_test, v, targets, e=E, name=k) for k, v in references.items()
@@ -235,9 +238,12 @@ plot.plot_fooling_curves(curves, title="paper (VGG16): FR(10) = 0.30, FR(35) = 0
 # **Rubric (instructor only), 1 point.** It measures how strongly a *direction* in pixel
 # space moves this classifier's decisions at a given L-inf size, on images it was not made
 # from: a universal-perturbation strength. It does not measure interpretability or
-# naturalness: random sign noise (no content at all) can fool more than a smooth, readable
-# image because it spends the whole L-inf budget on every pixel, and an optimised universal
-# perturbation fools best while showing nothing; the untargeted rate counts any change,
+# naturalness: random sign noise (no content at all) fools more than the generator's
+# readable images, and not only because it spends the whole L-inf budget on every pixel
+# (the generator's pattern at the full budget still fools less: README); what fools is
+# high-frequency structure specific to the network, so every regulariser that makes an image
+# readable lowers the rate, gradient ascent without them fools most, and an optimised universal
+# perturbation fools while showing nothing; the untargeted rate counts any change,
 # even to a class unrelated to the visualisation. The targeted hit rate is the better
 # evidence that the image carries class features; transfer to another network says whether
 # they are features of the data or of one network. So: fooling is necessary-ish, not
